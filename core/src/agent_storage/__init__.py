@@ -1,0 +1,118 @@
+"""agent-storage: persistent storage for AI agents.
+
+>>> from agent_storage import open_store, Thread, Message
+>>> async with open_store("sqlite:///agent.db") as storage:
+...     await storage.memory.save_thread(Thread(id="t1", resource_id="user-1"))
+"""
+
+from ._cache import close_all, open_store
+from .backend import CAPABILITIES, Backend, IndexManager
+from .errors import (
+    AgentNotFoundError,
+    AgentStorageError,
+    BackendError,
+    BackupNotFoundError,
+    ConfigurationError,
+    DomainNotAvailableError,
+    DuplicateSchemeError,
+    IndexNotFoundError,
+    InvalidIdentifierError,
+    InvalidIndexSpecError,
+    InvalidURLError,
+    MigrationError,
+    NotFoundError,
+    NotSupportedError,
+    RecordTooLargeError,
+    RunNotFoundError,
+    SchemaNotInitializedError,
+    StorageClosedError,
+    ThreadNotFoundError,
+    TransientBackendError,
+    UnknownBackendError,
+    ValidationError,
+)
+from .hookspecs import hookimpl, hookspec
+from .options import IndexSpec, Retention, StoreOptions
+from .records import (
+    UNSET,
+    AgentConfig,
+    AgentVersion,
+    Include,
+    IndexInfo,
+    IndexStats,
+    Message,
+    MessageUpdate,
+    MigrationReport,
+    Page,
+    Resource,
+    Score,
+    Span,
+    SpanUpdate,
+    StoreStatus,
+    Thread,
+    ThreadStats,
+    Trace,
+    WorkflowRun,
+)
+from .storage import Storage
+from .url import StoreURL, parse_url
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CAPABILITIES",
+    "UNSET",
+    "AgentConfig",
+    "AgentNotFoundError",
+    "AgentStorageError",
+    "AgentVersion",
+    "Backend",
+    "BackendError",
+    "BackupNotFoundError",
+    "ConfigurationError",
+    "DomainNotAvailableError",
+    "DuplicateSchemeError",
+    "Include",
+    "IndexInfo",
+    "IndexManager",
+    "IndexNotFoundError",
+    "IndexSpec",
+    "IndexStats",
+    "InvalidIdentifierError",
+    "InvalidIndexSpecError",
+    "InvalidURLError",
+    "Message",
+    "MessageUpdate",
+    "MigrationError",
+    "MigrationReport",
+    "NotFoundError",
+    "NotSupportedError",
+    "Page",
+    "RecordTooLargeError",
+    "Resource",
+    "Retention",
+    "RunNotFoundError",
+    "SchemaNotInitializedError",
+    "Score",
+    "Span",
+    "SpanUpdate",
+    "Storage",
+    "StorageClosedError",
+    "StoreOptions",
+    "StoreStatus",
+    "StoreURL",
+    "Thread",
+    "ThreadNotFoundError",
+    "ThreadStats",
+    "Trace",
+    "TransientBackendError",
+    "UnknownBackendError",
+    "ValidationError",
+    "WorkflowRun",
+    "__version__",
+    "close_all",
+    "hookimpl",
+    "hookspec",
+    "open_store",
+    "parse_url",
+]

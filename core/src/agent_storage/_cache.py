@@ -1,0 +1,166 @@
+"""``open_store()``: URL -> Storage, through a process-wide, hot-reload-safe cache.
+
+The same target and options give the same Storage, so frameworks that re-run module code
+(Jupyter ``%autoreload``, Streamlit reruns, ``importlib.reload``) do not open a new pool
+each time. The cache lives in a module object registered in ``sys.modules`` (see
+:mod:`agent_storage._plugins`), so it survives a reload of agent_storage itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ._plugins import registry, state
+from .domains import DOMAIN_NAMES
+from .errors import ConfigurationError
+from .options import build_options
+from .storage import Storage
+from .url import StoreURL, parse_url
+
+__all__ = ["DEFAULT_URL", "close_all", "open_store"]
+
+log = logging.getLogger("agent_storage")
+
+DEFAULT_URL = "sqlite:///agent_storage.db"
+_lock = threading.Lock()
+
+Target = str | StoreURL | Mapping[str, "str | StoreURL | bool | None"]
+
+
+def _cache() -> dict[Any, Storage]:
+    st = state()
+    if getattr(st, "stores", None) is None:
+        st.stores = {}
+        st.warned = set()
+    return st.stores  # type: ignore[no-any-return]
+
+
+def _default_target() -> str:
+    return os.environ.get("AGENT_STORAGE_URL") or DEFAULT_URL
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in for an option value (objects by identity)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    if isinstance(value, str | int | float | bool | type(None)):
+        return value
+    return (type(value).__qualname__, repr(value) if type(value).__repr__ is not object.__repr__ else id(value))
+
+
+def _plan(target: Target, keywords: Mapping[str, Any]) -> tuple[dict[str, str | None], dict[str, Any], str]:
+    """Resolve the target into routes (domain -> key), per-key (cls, url, options), default key."""
+    if isinstance(target, Mapping):
+        unknown = set(target) - {"default", *DOMAIN_NAMES}
+        if unknown:
+            raise ConfigurationError(
+                f"unknown keys {sorted(unknown)} in the store mapping; expected 'default' and "
+                f"domain names {list(DOMAIN_NAMES)}"
+            )
+        default = target.get("default")
+        if default is None or isinstance(default, bool):
+            missing = [d for d in DOMAIN_NAMES if d not in target]
+            if missing:
+                raise ConfigurationError(
+                    f"the store mapping needs a 'default' URL for the domains it does not name: {missing}"
+                )
+        specs: dict[str, Any] = {d: target.get(d, default) for d in DOMAIN_NAMES}
+        if default is not None and not isinstance(default, bool):
+            specs["default"] = default
+        elif not any(isinstance(v, str | StoreURL) for v in specs.values()):
+            raise ConfigurationError("the store mapping enables no domain")
+    else:
+        specs = {"default": target, **dict.fromkeys(DOMAIN_NAMES, target)}
+
+    reg = registry()
+    parts: dict[str, Any] = {}
+    routes: dict[str, str | None] = {}
+    default_key = ""
+    for name, spec in specs.items():
+        if spec is False or spec is None:
+            routes[name] = None
+            continue
+        if spec is True:
+            raise ConfigurationError(f"{name}: expected a URL or False, got True")
+        url = parse_url(spec)
+        info, cls = reg.backend_class(url.scheme)
+        # Keyword options go to the default backend; other URLs carry their own options.
+        kw = keywords if (spec == specs.get("default") or not isinstance(target, Mapping)) else {}
+        implied = cls.option_defaults(url)
+        options = build_options(
+            url.query, {**implied, **kw}, backend=info.name,
+            accepted=cls.accepted_options, extra_accepted=cls.extra_options,
+        )
+        key = repr((url.render(hide_password=False), _freeze(kw)))
+        parts[key] = (cls, url, options)
+        if name == "default":
+            default_key = key
+        else:
+            routes[name] = key
+    if not default_key:
+        default_key = next(k for k in routes.values() if k is not None)
+    return routes, parts, default_key
+
+
+def open_store(target: Target | None = None, *, fresh: bool = False, **options: Any) -> Storage:
+    """Open (or reuse) a store.
+
+    ``target`` is a URL (``sqlite:///agent.db``, ``postgresql://...``, ``dynamodb://table``,
+    ``memory://``), or a mapping ``{"default": url, "memory": url, "observability": False}``.
+    It defaults to ``$AGENT_STORAGE_URL``, else ``sqlite:///agent_storage.db``. Keyword
+    options override URL query options. Nothing connects until the first call or
+    ``await storage.init()``. ``fresh=True`` bypasses the cache.
+    """
+    if target is None:
+        target = _default_target()
+    routes, parts, default_key = _plan(target, options)
+    cache_key = (tuple(sorted((d, k) for d, k in routes.items() if k)), default_key)
+    factories = {k: (lambda cls=cls, url=url, opts=opts: cls(url, opts)) for k, (cls, url, opts) in parts.items()}
+    pm = registry().pm
+    stores = _cache()
+    with _lock:
+        cached = stores.get(cache_key)
+        usable = cached is not None and not cached.closed and not _loop_dead(cached)
+        if not fresh and usable:
+            assert cached is not None
+            return cached
+        if fresh and usable and cache_key not in state().warned:
+            state().warned.add(cache_key)
+            log.warning("opening a second live store on %s (fresh=True): it has its own connections",
+                        parts[default_key][1])
+        storage = Storage(routes, factories, default=default_key, pm=pm)
+        if not fresh or not usable:
+            stores[cache_key] = storage
+    pm.hook.store_opened(storage=storage)
+    return storage
+
+
+def _loop_dead(storage: Storage) -> bool:
+    loop = storage._loop
+    return loop is not None and loop.is_closed()
+
+
+async def close_all() -> None:
+    """Close every cached store and empty the cache."""
+    stores = _cache()
+    with _lock:
+        items = list(stores.values())
+        stores.clear()
+    current = asyncio.get_running_loop()
+    for storage in items:
+        if storage._loop in (None, current):
+            await storage.close()
+        else:
+            storage._rebuild(current)  # abandons connections of a foreign loop
+            await storage.close()

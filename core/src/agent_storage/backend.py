@@ -1,0 +1,116 @@
+"""The backend contract: what a plugin's class provides to :class:`~agent_storage.Storage`.
+
+A plugin registers a :class:`Backend` subclass by dotted path (see
+:mod:`agent_storage.hookspecs`). ``open_store`` builds it from a parsed URL and validated
+options without connecting; ``init`` creates what is missing; domain objects implement the
+primitives of :mod:`agent_storage.domains`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Final
+
+from .domains._base import Domain
+from .errors import NotSupportedError
+from .options import IndexSpec, StoreOptions
+from .records import IndexInfo, IndexStats, MigrationReport, StoreStatus
+from .url import StoreURL
+
+__all__ = ["CAPABILITIES", "Backend", "IndexManager"]
+
+#: Optional capabilities a backend may declare; the conformance kit skips the cases of a
+#: capability the backend does not declare, with the reason.
+CAPABILITIES: Final = frozenset({
+    "indexes",            # storage.indexes (create/list/describe/drop)
+    "migrations",         # migrate() / restore_backup()
+    "persistent",         # data survives close() and reopening the same URL
+    "multi_process",      # several processes may share the store
+    "engine",             # storage.engine (SQLAlchemy AsyncEngine)
+    "client",             # storage.client (aiobotocore client)
+    "ttl",                # Retention.ttl honoured
+})
+
+
+class IndexManager(ABC):
+    """``storage.indexes``: index management on backends that have indexes."""
+
+    @abstractmethod
+    async def create(self, spec: IndexSpec) -> IndexInfo:
+        """Create the index; an existing index of that name is a no-op (returns its info)."""
+
+    @abstractmethod
+    async def list(self, table: str | None = None) -> list[IndexInfo]:
+        """Indexes of this store's tables (one logical table if given)."""
+
+    @abstractmethod
+    async def describe(self, name: str) -> IndexStats:
+        """Size and usage; IndexNotFoundError if missing."""
+
+    @abstractmethod
+    async def drop(self, name: str) -> bool:
+        """Drop the index; returns False if it did not exist."""
+
+
+class Backend(ABC):
+    """One store implementation bound to one URL and its options."""
+
+    #: StoreOptions fields this backend uses beyond COMMON_OPTIONS.
+    accepted_options: ClassVar[frozenset[str]] = frozenset()
+    #: Names of backend-specific options kept in ``StoreOptions.extra``.
+    extra_options: ClassVar[tuple[str, ...]] = ()
+    #: Optional capabilities, from :data:`CAPABILITIES`.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: Registered scheme name, set by the registry.
+    backend_name: ClassVar[str] = ""
+
+    def __init__(self, url: StoreURL, options: StoreOptions) -> None:
+        self.url = url
+        self.options = options
+
+    @classmethod
+    def option_defaults(cls, url: StoreURL) -> dict[str, Any]:
+        """Options implied by the URL itself (e.g. host/database parts); override."""
+        return {}
+
+    @abstractmethod
+    def domain(self, name: str) -> Domain:
+        """The domain object for ``name`` (memory, workflows, scores, observability, agents)."""
+
+    @abstractmethod
+    async def init(self) -> None:
+        """Create schema, tables, default and configured indexes; apply migrations.
+        Idempotent and safe when several processes call it at once."""
+
+    async def is_initialized(self) -> bool:
+        """Whether the schema exists (used when ``disable_init=True``)."""
+        return True
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections (never a user-supplied engine or client)."""
+
+    def abandon(self) -> None:
+        """Drop resources without awaiting: their event loop is closed or gone."""
+
+    @property
+    def indexes(self) -> IndexManager:
+        raise NotSupportedError(f"the {self.backend_name} backend has no index management")
+
+    @property
+    def engine(self) -> Any:
+        raise NotSupportedError(f"the {self.backend_name} backend has no SQLAlchemy engine")
+
+    @property
+    def client(self) -> Any:
+        raise NotSupportedError(f"the {self.backend_name} backend has no DynamoDB client")
+
+    async def migrate(self, *, backup: bool = True, dry_run: bool = False) -> MigrationReport:
+        raise NotSupportedError(f"the {self.backend_name} backend has no migrations")
+
+    async def restore_backup(self, version: int) -> None:
+        raise NotSupportedError(f"the {self.backend_name} backend has no migration backups")
+
+    async def status(self) -> StoreStatus:
+        return StoreStatus(backend=self.backend_name, url=str(self.url), schema_version=0,
+                           latest_version=0)

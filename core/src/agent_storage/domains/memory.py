@@ -1,0 +1,704 @@
+"""The memory domain: threads, messages and resources (working memory).
+
+Public methods validate and normalise their arguments, then call the backend's
+primitives (the ``_``-prefixed abstract methods below). A backend implements only the
+primitives; the conformance kit (:mod:`agent_storage.testing`) checks the whole contract.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+from attrs import evolve, field, frozen
+
+from ..errors import ThreadNotFoundError, ValidationError
+from ..records import (
+    UNSET,
+    Include,
+    Message,
+    MessageUpdate,
+    Page,
+    Resource,
+    Thread,
+    ThreadStats,
+)
+from ..serde import check_id, check_json, check_text, utcnow
+from ._base import (
+    Domain,
+    check_direction,
+    check_page,
+    id_list,
+    make_page,
+    metadata_filter,
+    opt_id,
+    opt_time,
+    public,
+    str_set,
+)
+
+__all__ = [
+    "THREAD_ORDER_FIELDS",
+    "CloneRequest",
+    "MemoryDomain",
+    "MessageSelect",
+    "ThreadFilter",
+    "ThreadQuery",
+    "ThreadSelect",
+]
+
+#: Fields ``list_threads``/``threads().order_by`` accept; ``title`` sorts NULL as ''.
+THREAD_ORDER_FIELDS: Final = ("created_at", "updated_at", "title")
+
+
+@frozen(kw_only=True)
+class ThreadFilter:
+    """Which threads: every given field must match (metadata: top-level key equality)."""
+
+    resource_id: str | None = None
+    agent_id: str | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@frozen(kw_only=True)
+class ThreadSelect:
+    """A thread listing for ``_select_threads``.
+
+    Rows are ordered by (``order_by``, ``id``), both in ``direction``; ``title`` sorts as
+    ``coalesce(title, '')``. ``after`` is a keyset cursor (order value, id): only rows
+    strictly after it in that order. ``limit`` None means no limit.
+    """
+
+    filter: ThreadFilter
+    order_by: str = "created_at"
+    direction: str = "desc"
+    offset: int = 0
+    limit: int | None = None
+    after: tuple[Any, str] | None = None
+
+
+@frozen(kw_only=True)
+class MessageSelect:
+    """A message listing for ``_select_messages``/``_count_messages``.
+
+    ``thread_ids`` (one or more), optional owner, inclusive/exclusive time bounds, role and
+    type filters. Rows are ordered by (created_at, save order) in ``order``, then ``offset``
+    and ``limit`` (None = all) apply. Expired messages (Retention.ttl) are excluded.
+    """
+
+    thread_ids: tuple[str, ...]
+    resource_id: str | None = None
+    start: _dt.datetime | None = None
+    end: _dt.datetime | None = None
+    start_exclusive: bool = False
+    end_exclusive: bool = False
+    roles: tuple[str, ...] | None = None
+    types: tuple[str, ...] | None = None
+    message_ids: tuple[str, ...] | None = None
+    order: str = "asc"
+    offset: int = 0
+    limit: int | None = None
+
+
+@frozen(kw_only=True)
+class CloneRequest:
+    """Arguments of ``clone_thread`` after validation."""
+
+    source_thread_id: str
+    new_thread_id: str
+    resource_id: str | None
+    title: str | None
+    metadata: Mapping[str, Any] | None
+    message_limit: int | None
+    start: _dt.datetime | None
+    end: _dt.datetime | None
+    message_ids: tuple[str, ...] | None
+
+
+#: A message with its position in save order; backends return these so that core can
+#: merge pages and include windows in (created_at, save order).
+Ordered = tuple[int, Message]
+
+
+def _sort_key(item: Ordered) -> tuple[_dt.datetime, int]:
+    return item[1].created_at, item[0]
+
+
+class MemoryDomain(Domain):
+    """Threads, messages and resources."""
+
+    name = "memory"
+
+    # -- threads -----------------------------------------------------------------------
+
+    @public
+    async def get_thread(self, thread_id: str, *, resource_id: str | None = None) -> Thread | None:
+        """The thread, or None. With ``resource_id``, a thread owned by another is None."""
+        check_id(thread_id, "thread_id")
+        owner = opt_id(resource_id, "resource_id")
+        await self._ready()
+        thread = await self._get_thread(thread_id)
+        if thread is None or (owner is not None and thread.resource_id != owner):
+            return None
+        return thread
+
+    @public
+    async def save_thread(self, thread: Thread) -> Thread:
+        """Insert or replace ``thread``; an existing thread keeps its ``created_at``."""
+        if not isinstance(thread, Thread):
+            raise ValidationError(f"save_thread: expected Thread, got {type(thread).__name__}")
+        await self._ready()
+        return await self._save_thread(thread)
+
+    @public
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        title: str | None | Any = UNSET,
+        metadata: Mapping[str, Any] | Any = UNSET,
+        merge_metadata: bool = False,
+    ) -> Thread:
+        """Change title and/or metadata; bumps ``updated_at``. ThreadNotFoundError if missing."""
+        check_id(thread_id, "thread_id")
+        if title is not UNSET and title is not None:
+            check_text(title, "title")
+        if metadata is not UNSET:
+            if not isinstance(metadata, Mapping):
+                raise ValidationError("metadata: expected a dict")
+            check_json(metadata, "metadata")
+        await self._ready()
+        thread = await self._update_thread(
+            thread_id, title=title, metadata=metadata, merge_metadata=merge_metadata, now=utcnow()
+        )
+        if thread is None:
+            raise ThreadNotFoundError(f"thread {thread_id!r} not found")
+        return thread
+
+    @public
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread and its messages; a missing id is a no-op."""
+        check_id(thread_id, "thread_id")
+        await self._ready()
+        await self._delete_thread(thread_id)
+
+    @public
+    async def list_threads(
+        self,
+        *,
+        resource_id: str | None = None,
+        agent_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        order_by: str = "created_at",
+        direction: str = "desc",
+        page: int = 0,
+        per_page: int | None = 100,
+    ) -> Page[Thread]:
+        """One page of threads, ties broken on id so pages never repeat or skip a row."""
+        flt = ThreadFilter(
+            resource_id=opt_id(resource_id, "resource_id"),
+            agent_id=opt_id(agent_id, "agent_id"),
+            metadata=metadata_filter(metadata),
+        )
+        order_by = _order_field(order_by)
+        direction = check_direction(direction)
+        offset, limit = check_page(page, per_page)
+        await self._ready()
+        return await self._thread_page(flt, order_by, direction, offset, limit, page)
+
+    def threads(self) -> ThreadQuery:
+        """A fluent, immutable thread query (see :class:`ThreadQuery`)."""
+        return ThreadQuery(domain=self)
+
+    async def _thread_page(
+        self, flt: ThreadFilter, order_by: str, direction: str, offset: int,
+        limit: int | None, page: int,
+    ) -> Page[Thread]:
+        rows = await self._select_threads(ThreadSelect(
+            filter=flt, order_by=order_by, direction=direction, offset=offset,
+            limit=None if limit is None else limit + 1,
+        ))
+        total = None
+        if limit is not None and (len(rows) > limit or (offset and not rows)):
+            total = await self._count_threads(flt)
+        return make_page(rows, offset=offset, limit=limit, page=page, total=total)
+
+    # -- messages ----------------------------------------------------------------------
+
+    @public
+    async def list_messages(
+        self,
+        thread_id: str | Sequence[str],
+        *,
+        resource_id: str | None = None,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        start_exclusive: bool = False,
+        end_exclusive: bool = False,
+        roles: Iterable[str] | None = None,
+        types: Iterable[str] | None = None,
+        include: Iterable[Include | str] = (),
+        order: str = "asc",
+        page: int = 0,
+        per_page: int | None = 40,
+        last: int | None = None,
+        with_total: bool | None = None,
+    ) -> Page[Message]:
+        """Messages of one or more threads, by (created_at, save order).
+
+        ``last=N``: the newest N in chronological order (the recall path; ``page`` and
+        ``per_page`` are ignored). ``include``: windows of messages around given ids, in
+        their own threads, added to the page, de-duplicated and sorted; ``per_page=0``
+        returns only the windows. ``with_total`` defaults to True for paged listings and
+        to False for ``last=N`` and ``per_page=0`` (counting a whole thread on every turn
+        is what made peers slow); ``total`` counts only the filtered messages.
+        """
+        thread_ids = _thread_ids(thread_id)
+        sel = MessageSelect(
+            thread_ids=thread_ids,
+            resource_id=opt_id(resource_id, "resource_id"),
+            start=opt_time(start, "start"),
+            end=opt_time(end, "end"),
+            start_exclusive=bool(start_exclusive),
+            end_exclusive=bool(end_exclusive),
+            roles=str_set(roles, "roles"),
+            types=str_set(types, "types"),
+        )
+        order = check_direction(order, "order")
+        includes = _includes(include)
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 1):
+            raise ValidationError(f"last: expected an int >= 1 or None, got {last!r}")
+        offset, limit = check_page(page, per_page, allow_zero=True)
+        if with_total is None:
+            with_total = last is None and limit != 0
+        await self._ready()
+
+        if last is not None:
+            newest = await self._select_messages(evolve(sel, order="desc", limit=last + 1))
+            has_more = len(newest) > last
+            rows = sorted(newest[:last], key=_sort_key)
+            page, limit, offset = 0, last, 0
+        elif limit == 0:
+            rows, has_more = [], False
+        else:
+            fetched = await self._select_messages(
+                evolve(sel, order=order, offset=offset, limit=None if limit is None else limit + 1)
+            )
+            has_more = limit is not None and len(fetched) > limit
+            rows = fetched[:limit] if limit is not None else fetched
+
+        total = None
+        if with_total:
+            if not has_more and last is None and limit != 0 and (offset == 0 or rows):
+                total = offset + len(rows)
+            else:
+                total = await self._count_messages(sel)
+
+        if includes:
+            windows = await self._select_windows(includes, resource_id=sel.resource_id)
+            merged = {m.id: (seq, m) for seq, m in rows}
+            for seq, m in windows:
+                merged.setdefault(m.id, (seq, m))
+            rows = sorted(merged.values(), key=_sort_key)
+            if order == "desc":
+                rows.reverse()
+        elif last is not None and order == "desc":
+            rows = rows[::-1]
+        return Page(
+            items=tuple(m for _, m in rows), total=total, page=page,
+            per_page=limit, has_more=has_more,
+        )
+
+    @public
+    async def get_messages(self, message_ids: Iterable[str]) -> list[Message]:
+        """The messages with these ids, chronological; unknown ids are skipped."""
+        ids = id_list(message_ids, "message_ids")
+        if not ids:
+            return []
+        await self._ready()
+        return [m for _, m in sorted(await self._get_messages(ids), key=_sort_key)]
+
+    @public
+    async def save_messages(self, messages: Iterable[Message]) -> list[Message]:
+        """Upsert messages, all or nothing, in list order.
+
+        Every thread must exist (ThreadNotFoundError, nothing written). ``resource_id`` is
+        filled from the thread. Bumps each thread's ``updated_at`` and applies
+        ``Retention.max_messages_per_thread`` in the same transaction.
+        """
+        batch = list(messages)
+        seen: set[str] = set()
+        for m in batch:
+            if not isinstance(m, Message):
+                raise ValidationError(f"save_messages: expected Message, got {type(m).__name__}")
+            if m.id in seen:
+                raise ValidationError(f"save_messages: message id {m.id!r} appears twice")
+            seen.add(m.id)
+        if not batch:
+            return []
+        if self._storage is not None:
+            batch = self._storage._before_save_messages(batch)
+        await self._ready()
+        return await self._save_messages(batch, now=utcnow())
+
+    @public
+    async def update_messages(self, updates: Iterable[MessageUpdate]) -> list[Message]:
+        """Apply partial updates; metadata merges; moving a message bumps both threads.
+
+        Unknown message ids are skipped; a target thread that does not exist raises
+        ThreadNotFoundError and nothing is written.
+        """
+        items = list(updates)
+        for u in items:
+            if not isinstance(u, MessageUpdate):
+                raise ValidationError(f"update_messages: expected MessageUpdate, got {type(u).__name__}")
+        if len({u.id for u in items}) != len(items):
+            raise ValidationError("update_messages: a message id appears twice")
+        if not items:
+            return []
+        await self._ready()
+        return [m for _, m in sorted(await self._update_messages(items, now=utcnow()), key=_sort_key)]
+
+    @public
+    async def delete_messages(self, message_ids: Iterable[str]) -> int:
+        """Delete messages by id; returns how many existed. Bumps their threads' updated_at."""
+        ids = id_list(message_ids, "message_ids")
+        if not ids:
+            return 0
+        await self._ready()
+        return await self._delete_messages(ids, now=utcnow())
+
+    @public
+    async def clone_thread(
+        self,
+        source_thread_id: str,
+        *,
+        new_thread_id: str | None = None,
+        resource_id: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        message_limit: int | None = None,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        message_ids: Iterable[str] | None = None,
+    ) -> tuple[Thread, list[Message]]:
+        """Copy a thread and (a selection of) its messages under fresh ids, atomically.
+
+        ``message_limit`` keeps the newest N of the selection. The clone's metadata holds
+        ``{"clone": {"source_thread_id": ..., "cloned_at": ...}}`` merged with ``metadata``.
+        """
+        check_id(source_thread_id, "source_thread_id")
+        if message_limit is not None and (
+            isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 0
+        ):
+            raise ValidationError(f"message_limit: expected an int >= 0, got {message_limit!r}")
+        if metadata is not None:
+            if not isinstance(metadata, Mapping):
+                raise ValidationError("metadata: expected a dict")
+            check_json(metadata, "metadata")
+        req = CloneRequest(
+            source_thread_id=source_thread_id,
+            new_thread_id=check_id(new_thread_id, "new_thread_id") if new_thread_id else str(uuid.uuid4()),
+            resource_id=opt_id(resource_id, "resource_id"),
+            title=None if title is None else check_text(title, "title"),
+            metadata=metadata,
+            message_limit=message_limit,
+            start=opt_time(start, "start"),
+            end=opt_time(end, "end"),
+            message_ids=None if message_ids is None else id_list(message_ids, "message_ids"),
+        )
+        await self._ready()
+        source = await self._get_thread(source_thread_id)
+        if source is None:
+            raise ThreadNotFoundError(f"thread {source_thread_id!r} not found")
+        if req.new_thread_id == source_thread_id or await self._get_thread(req.new_thread_id):
+            raise ValidationError(f"new_thread_id: thread {req.new_thread_id!r} already exists")
+        sel = MessageSelect(thread_ids=(source_thread_id,), start=req.start, end=req.end,
+                            message_ids=req.message_ids)
+        if req.message_limit is not None:
+            picked = sorted(await self._select_messages(
+                evolve(sel, order="desc", limit=req.message_limit)), key=_sort_key)
+        else:
+            picked = await self._select_messages(sel)
+        now = utcnow()
+        owner = req.resource_id or source.resource_id
+        clone_meta = {**source.metadata, **(req.metadata or {}),
+                      "clone": {"source_thread_id": source.id, "cloned_at": now.isoformat(),
+                                "message_count": len(picked)}}
+        thread = Thread(id=req.new_thread_id, resource_id=owner,
+                        title=req.title if req.title is not None else source.title,
+                        metadata=clone_meta, agent_id=source.agent_id,
+                        created_at=now, updated_at=now)
+        copies = [evolve(m, id=str(uuid.uuid4()), thread_id=thread.id, resource_id=owner)
+                  for _, m in picked]
+        return await self._create_thread_with_messages(thread, copies)
+
+    # -- resources ---------------------------------------------------------------------
+
+    @public
+    async def get_resource(self, resource_id: str) -> Resource | None:
+        check_id(resource_id, "resource_id")
+        await self._ready()
+        return await self._get_resource(resource_id)
+
+    @public
+    async def save_resource(self, resource: Resource) -> Resource:
+        """Insert or replace; an existing resource keeps its ``created_at``."""
+        if not isinstance(resource, Resource):
+            raise ValidationError(f"save_resource: expected Resource, got {type(resource).__name__}")
+        await self._ready()
+        return await self._save_resource(resource)
+
+    @public
+    async def update_resource(
+        self,
+        resource_id: str,
+        *,
+        working_memory: str | None | Any = UNSET,
+        metadata: Mapping[str, Any] | Any = UNSET,
+    ) -> Resource:
+        """Update working memory and/or merge metadata; creates the resource if missing."""
+        check_id(resource_id, "resource_id")
+        if working_memory is not UNSET and working_memory is not None:
+            check_text(working_memory, "working_memory")
+        if metadata is not UNSET:
+            if not isinstance(metadata, Mapping):
+                raise ValidationError("metadata: expected a dict")
+            check_json(metadata, "metadata")
+        await self._ready()
+        return await self._update_resource(
+            resource_id, working_memory=working_memory, metadata=metadata, now=utcnow()
+        )
+
+    @public
+    async def stats(self, resource_id: str | None = None) -> ThreadStats:
+        """Thread and message counts and first/last activity, in one query."""
+        owner = opt_id(resource_id, "resource_id")
+        await self._ready()
+        return await self._stats(owner)
+
+    # -- primitives: what a backend implements -------------------------------------------
+
+    @abstractmethod
+    async def _get_thread(self, thread_id: str) -> Thread | None: ...
+
+    @abstractmethod
+    async def _save_thread(self, thread: Thread) -> Thread:
+        """Upsert; keep created_at of an existing row; return the stored thread."""
+
+    @abstractmethod
+    async def _update_thread(
+        self, thread_id: str, *, title: Any, metadata: Any, merge_metadata: bool,
+        now: _dt.datetime,
+    ) -> Thread | None:
+        """Apply title/metadata unless UNSET (merge or replace); set updated_at=now.
+        Return None when the thread is missing."""
+
+    @abstractmethod
+    async def _delete_thread(self, thread_id: str) -> None:
+        """Delete the thread and its messages in one transaction."""
+
+    @abstractmethod
+    async def _select_threads(self, sel: ThreadSelect) -> list[Thread]: ...
+
+    @abstractmethod
+    async def _count_threads(self, flt: ThreadFilter) -> int: ...
+
+    @abstractmethod
+    async def _select_messages(self, sel: MessageSelect) -> list[Ordered]:
+        """Rows matching ``sel``, ordered and limited as it says, as (save_seq, message)."""
+
+    @abstractmethod
+    async def _count_messages(self, sel: MessageSelect) -> int:
+        """How many rows match ``sel``'s filters (order/offset/limit ignored)."""
+
+    @abstractmethod
+    async def _select_windows(
+        self, includes: Sequence[Include], *, resource_id: str | None
+    ) -> list[Ordered]:
+        """For each include: the message plus ``before`` older and ``after`` newer
+        messages of its own thread (by created_at, save order). Unknown ids (or ids not
+        owned by ``resource_id``) contribute nothing. Duplicates allowed; core de-dups."""
+
+    @abstractmethod
+    async def _get_messages(self, ids: Sequence[str]) -> list[Ordered]: ...
+
+    @abstractmethod
+    async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
+        """One atomic write: check threads exist (ThreadNotFoundError), fill resource_id
+        from the thread, upsert in list order (ties keep list order), set each thread's
+        updated_at=now, prune beyond Retention.max_messages_per_thread (oldest first).
+        Return the stored messages in input order."""
+
+    @abstractmethod
+    async def _update_messages(
+        self, updates: list[MessageUpdate], *, now: _dt.datetime
+    ) -> list[Ordered]:
+        """Atomic; skip unknown ids; metadata merges; moving a message changes its
+        thread_id and resource_id (target thread's owner) and bumps old and new threads'
+        updated_at; any other change bumps its thread's updated_at."""
+
+    @abstractmethod
+    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
+        """Delete; bump the affected threads' updated_at; return the number deleted."""
+
+    @abstractmethod
+    async def _create_thread_with_messages(
+        self, thread: Thread, messages: list[Message]
+    ) -> tuple[Thread, list[Message]]:
+        """Insert a new thread and its messages (in list order) in one transaction."""
+
+    @abstractmethod
+    async def _get_resource(self, resource_id: str) -> Resource | None: ...
+
+    @abstractmethod
+    async def _save_resource(self, resource: Resource) -> Resource:
+        """Upsert, keeping created_at of an existing row."""
+
+    @abstractmethod
+    async def _update_resource(
+        self, resource_id: str, *, working_memory: Any, metadata: Any, now: _dt.datetime
+    ) -> Resource:
+        """Atomic read-modify-write: create if missing; working_memory replaced unless
+        UNSET; metadata merged (shallow) unless UNSET; updated_at=now."""
+
+    @abstractmethod
+    async def _stats(self, resource_id: str | None) -> ThreadStats: ...
+
+
+@frozen(kw_only=True)
+class ThreadQuery:
+    """A fluent, immutable thread query; every builder method returns a new query.
+
+    >>> q = storage.memory.threads().where(resource_id="u1").order_by("updated_at").limit(10)
+    >>> threads = await q.all()
+    >>> async for thread in storage.memory.threads().where(resource_id="u1"):
+    ...     ...   # streams every match by keyset pagination, in bounded memory
+    """
+
+    domain: MemoryDomain
+    filter: ThreadFilter = ThreadFilter()
+    order_field: str = "created_at"
+    direction: str = "desc"
+    limit_n: int | None = None
+    offset_n: int = 0
+    batch_size: int = field(default=500)
+
+    def where(
+        self, *, resource_id: str | None = None, agent_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ThreadQuery:
+        changes = {
+            "resource_id": opt_id(resource_id, "resource_id"),
+            "agent_id": opt_id(agent_id, "agent_id"),
+            "metadata": metadata_filter(metadata),
+        }
+        given = {k: v for k, v in changes.items() if v is not None}
+        return evolve(self, filter=evolve(self.filter, **given))
+
+    def order_by(self, field_name: str, direction: str = "desc") -> ThreadQuery:
+        return evolve(self, order_field=_order_field(field_name), direction=check_direction(direction))
+
+    def limit(self, n: int | None) -> ThreadQuery:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            raise ValidationError(f"limit: expected an int >= 0 or None, got {n!r}")
+        return evolve(self, limit_n=n)
+
+    def offset(self, n: int) -> ThreadQuery:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValidationError(f"offset: expected an int >= 0, got {n!r}")
+        return evolve(self, offset_n=n)
+
+    def _select(self, **changes: Any) -> ThreadSelect:
+        base = ThreadSelect(filter=self.filter, order_by=self.order_field, direction=self.direction,
+                            offset=self.offset_n, limit=self.limit_n)
+        return evolve(base, **changes)
+
+    @public
+    async def all(self) -> list[Thread]:
+        await self.domain._ready()
+        return await self.domain._select_threads(self._select())
+
+    @public
+    async def first(self) -> Thread | None:
+        await self.domain._ready()
+        rows = await self.domain._select_threads(self._select(limit=1))
+        return rows[0] if rows else None
+
+    @public
+    async def count(self) -> int:
+        """Matching threads, honouring offset and limit."""
+        await self.domain._ready()
+        total = await self.domain._count_threads(self.filter)
+        total = max(0, total - self.offset_n)
+        return total if self.limit_n is None else min(total, self.limit_n)
+
+    @public
+    async def page(self, n: int, size: int) -> Page[Thread]:
+        """Page ``n`` (0-based) of ``size`` rows of this query (its limit/offset ignored)."""
+        offset, limit = check_page(n, size)
+        await self.domain._ready()
+        return await self.domain._thread_page(self.filter, self.order_field, self.direction,
+                                              offset, limit, n)
+
+    async def __aiter__(self) -> AsyncIterator[Thread]:
+        await self.domain._ready()
+        remaining = self.limit_n
+        after: tuple[Any, str] | None = None
+        offset = self.offset_n
+        while remaining is None or remaining > 0:
+            size = self.batch_size if remaining is None else min(self.batch_size, remaining)
+            try:
+                rows = await self.domain._select_threads(self._select(offset=offset, limit=size, after=after))
+            except Exception as exc:
+                from ..errors import AgentStorageError
+
+                if isinstance(exc, AgentStorageError):
+                    raise
+                raise self.domain._translate_error(exc) from exc
+            for thread in rows:
+                yield thread
+            if len(rows) < size:
+                return
+            offset = 0  # the cursor replaces the offset after the first batch
+            last = rows[-1]
+            after = (_order_value(last, self.order_field), last.id)
+            if remaining is not None:
+                remaining -= len(rows)
+
+
+def _order_value(thread: Thread, field_name: str) -> Any:
+    value = getattr(thread, field_name)
+    return (value or "") if field_name == "title" else value
+
+
+def _order_field(value: Any) -> str:
+    if isinstance(value, str) and value in THREAD_ORDER_FIELDS:
+        return value
+    raise ValidationError(f"order_by: {value!r} is not one of {list(THREAD_ORDER_FIELDS)}")
+
+
+def _thread_ids(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (check_id(value, "thread_id"),)
+    ids = id_list(value, "thread_id")
+    if not ids:
+        raise ValidationError("thread_id: expected at least one thread id")
+    return ids
+
+
+def _includes(values: Any) -> tuple[Include, ...]:
+    if values is None:
+        return ()
+    result = []
+    for item in values:
+        if isinstance(item, str):
+            item = Include(id=item)
+        if not isinstance(item, Include):
+            raise ValidationError(f"include: expected Include or id, got {type(item).__name__}")
+        result.append(item)
+    return tuple(result)

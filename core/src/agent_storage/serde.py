@@ -1,0 +1,164 @@
+"""Wire-format rules, in one place: JSON values, timestamps, and the cattrs converter.
+
+Every backend stores and reads records through these functions, so a value that one
+backend accepts is accepted identically by all of them:
+
+* JSON values are ``None``, ``bool``, ``int`` (64-bit signed range), finite ``float``,
+  ``str``, ``list``/``tuple`` and ``dict`` with ``str`` keys, nested at most
+  :data:`MAX_JSON_DEPTH` levels.
+* Text (strings in JSON, ids, titles) must not contain ``\\x00`` or a lone UTF-16 surrogate:
+  PostgreSQL cannot store either, so every backend refuses them up front with
+  :class:`~agent_storage.errors.ValidationError` instead of stripping them silently.
+* Datetimes are timezone-aware and normalised to UTC; naive datetimes are refused.
+  On the wire they are ISO 8601 with microseconds and ``+00:00``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import cattrs
+
+from .errors import ValidationError
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_JSON_DEPTH",
+    "check_id",
+    "check_json",
+    "check_text",
+    "dumps",
+    "from_wire",
+    "loads",
+    "parse_datetime",
+    "to_utc",
+    "to_wire",
+    "utcnow",
+]
+
+MAX_JSON_DEPTH = 64
+MAX_ID_LENGTH = 255
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+T = TypeVar("T")
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def to_utc(value: Any, field: str = "datetime") -> _dt.datetime:
+    """Return ``value`` as an aware UTC datetime; refuse naive datetimes and non-datetimes."""
+    if not isinstance(value, _dt.datetime):
+        raise ValidationError(f"{field}: expected a timezone-aware datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValidationError(
+            f"{field}: naive datetime {value.isoformat()} refused; pass a timezone-aware "
+            "datetime such as datetime.now(timezone.utc)"
+        )
+    if value.tzinfo is _dt.UTC:
+        return value
+    return value.astimezone(_dt.UTC)
+
+
+def parse_datetime(text: str) -> _dt.datetime:
+    """Parse the wire form written by :func:`format_datetime` (any ISO 8601 with offset)."""
+    value = _dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_dt.UTC)
+    return value.astimezone(_dt.UTC)
+
+
+def format_datetime(value: _dt.datetime) -> str:
+    return value.astimezone(_dt.UTC).isoformat(timespec="microseconds")
+
+
+def check_text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: expected str, got {type(value).__name__}")
+    if _BAD_TEXT.search(value):
+        raise ValidationError(
+            f"{field}: text contains NUL (\\x00) or a lone surrogate, which not every "
+            "backend can store; remove or escape it"
+        )
+    return value
+
+
+def check_id(value: Any, field: str = "id") -> str:
+    """An id is a non-empty string of at most MAX_ID_LENGTH characters, no NUL/surrogates."""
+    check_text(value, field)
+    if not value:
+        raise ValidationError(f"{field}: must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(f"{field}: longer than {MAX_ID_LENGTH} characters")
+    return value  # type: ignore[no-any-return]
+
+
+def check_json(value: Any, field: str = "value") -> Any:
+    """Validate a JSON value (see module docstring) and return it unchanged."""
+    _walk(value, field, 0)
+    return value
+
+
+def _walk(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        check_text(value, path)
+    elif isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise ValidationError(f"{path}: integer {value} outside the 64-bit signed range")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError(f"{path}: {value} is not a JSON number")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{path}: JSON object keys must be str, got {key!r}")
+            check_text(key, f"{path} key")
+            _walk(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _walk(item, f"{path}[{index}]", depth + 1)
+    else:
+        raise ValidationError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text; the one encoder every backend uses for JSON columns."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def loads(text: str | bytes | None) -> Any:
+    if text is None:
+        return None
+    return json.loads(text)
+
+
+_converter = cattrs.Converter()
+_converter.register_unstructure_hook(_dt.datetime, format_datetime)
+_converter.register_structure_hook(
+    _dt.datetime, lambda v, _: v if isinstance(v, _dt.datetime) else parse_datetime(v)
+)
+_converter.register_unstructure_hook(_dt.timedelta, lambda v: v.total_seconds())
+_converter.register_structure_hook(
+    _dt.timedelta, lambda v, _: v if isinstance(v, _dt.timedelta) else _dt.timedelta(seconds=v)
+)
+_converter.register_structure_hook(Any, lambda v, _: v)
+
+
+def to_wire(record: Any) -> Any:
+    """Record -> plain JSON-compatible data (datetimes as ISO strings)."""
+    return _converter.unstructure(record)
+
+
+def from_wire(data: Any, cls: type[T]) -> T:
+    """Plain data written by :func:`to_wire` -> record of type ``cls``."""
+    return _converter.structure(data, cls)
