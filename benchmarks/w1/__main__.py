@@ -1,0 +1,182 @@
+"""W1 runner: `python -m benchmarks.w1 --url URL [--scale N] [--repeat 3] [--json FILE]`.
+
+Each repetition gets fresh storage, runs the phases with the raw driver, then with
+agent-storage, and the report gives per phase the median rates and the median ratio ours/raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from .backends import make_backend, start_moto
+from .data import check, generate
+from .ours import Ours
+from .phases import PHASES, TITLES, UNITS, Target, run_phases
+
+
+async def _measure(target: Target, data: Any) -> dict[str, float]:
+    await target.open()
+    try:
+        return await run_phases(target, data)
+    finally:
+        await target.close()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    data = generate(args.scale)
+    check(data)
+    print(
+        f"W1 scale {args.scale:g}: {len(data.threads)} threads, {len(data.messages)} messages"
+        f" (generated in {time.perf_counter() - t0:.2f}s)",
+        file=sys.stderr,
+    )
+    backend = make_backend(args.url, args.pg_write)
+    runs: list[dict[str, Any]] = []
+    for n in range(args.repeat):
+        slot = await backend.slot(n)
+        try:
+            result: dict[str, Any] = {"raw": await _measure(slot.raw, data)}
+            if not args.raw_only:
+                result["ours"] = await _measure(Ours(slot.ours_url), data)
+        finally:
+            await backend.release(slot)
+        runs.append(result)
+        print(f"repeat {n + 1}/{args.repeat}: {_brief(result)}", file=sys.stderr)
+    return {
+        "workload": "W1",
+        "url": _redact(args.url),
+        "backend": backend.kind,
+        "raw_driver": getattr(slot.raw, "name", "raw"),
+        "scale": args.scale,
+        "repeat": args.repeat,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "env": _env(),
+        "runs": runs,
+        "median": _medians(runs),
+    }
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for p in PHASES:
+        raw = [r["raw"][p] for r in runs]
+        ours = [r["ours"][p] for r in runs if "ours" in r]
+        # ratio per repetition (same run, same machine state), then the median of those
+        ratios = [r["ours"][p] / r["raw"][p] for r in runs if "ours" in r]
+        out[p] = {
+            "raw": statistics.median(raw),
+            "ours": statistics.median(ours) if ours else None,
+            "ratio": statistics.median(ratios) if ratios else None,
+        }
+    return out
+
+
+def render(report: dict[str, Any]) -> str:
+    raw_name = report["raw_driver"]
+    lines = [
+        f"W1 on {report['backend']} (scale {report['scale']:g}, median of {report['repeat']}),"
+        f" raw = {raw_name}",
+        "",
+        f"| phase | unit | ours | raw {raw_name} | ratio ours/raw | raw per repeat |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for p in PHASES:
+        m = report["median"][p]
+        ours = f"{m['ours']:,.0f}" if m["ours"] is not None else "-"
+        ratio = f"{m['ratio']:.2f}" if m["ratio"] is not None else "-"
+        each = ", ".join(f"{r['raw'][p]:,.0f}" for r in report["runs"])
+        lines.append(f"| {TITLES[p]} | {UNITS[p]} | {ours} | {m['raw']:,.0f} | {ratio} | {each} |")
+    return "\n".join(lines)
+
+
+def _brief(result: dict[str, Any]) -> str:
+    parts = []
+    for p in PHASES[1:]:
+        s = f"{p} raw {result['raw'][p]:,.0f}"
+        if "ours" in result:
+            s += f" ours {result['ours'][p]:,.0f}"
+        parts.append(s)
+    return "; ".join(parts)
+
+
+def _env() -> dict[str, Any]:
+    versions: dict[str, str | None] = {}
+    for dist in ("agent-storage", "asyncpg", "aiosqlite", "aiobotocore", "moto"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": versions,
+    }
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _with_endpoint(url: str, endpoint: str) -> str:
+    parts = urlsplit(url)
+    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    q["endpoint_url"] = endpoint
+    q.setdefault("region", "us-east-1")
+    return urlunsplit(parts._replace(query=urlencode(q)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.w1", description=__doc__)
+    ap.add_argument("--url", required=True, help="postgresql://..., sqlite:///x.db, dynamodb://T")
+    ap.add_argument("--scale", type=float, default=1, help="multiplies users/threads/picks")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", help="write every number here")
+    ap.add_argument("--raw-only", action="store_true", help="skip agent-storage")
+    ap.add_argument(
+        "--pg-write",
+        choices=("tx", "cte"),
+        default="tx",
+        help="raw pg write: BEGIN/INSERT unnest/UPDATE/COMMIT, or one CTE statement",
+    )
+    ap.add_argument("--start-moto", action="store_true", help="run a moto server for dynamodb")
+    args = ap.parse_args(argv)
+
+    moto = None
+    if args.start_moto:
+        endpoint = parse_qs(urlsplit(args.url).query).get("endpoint_url", [None])[-1]
+        moto, endpoint = start_moto(endpoint)
+        args.url = _with_endpoint(args.url, endpoint)
+    try:
+        report = asyncio.run(run(args))
+    finally:
+        if moto is not None:
+            moto.terminate()
+            try:
+                moto.wait(5)
+            except subprocess.TimeoutExpired:
+                moto.kill()
+    print(render(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
