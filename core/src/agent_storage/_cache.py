@@ -15,6 +15,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from ._plugins import registry, state
 from .domains import DOMAIN_NAMES
 from .errors import ConfigurationError
@@ -34,10 +36,10 @@ Target = str | StoreURL | Mapping[str, "str | StoreURL | bool | None"]
 
 def _cache() -> dict[Any, Storage]:
     st = state()
-    if getattr(st, "stores", None) is None:
+    if st.stores is None:
         st.stores = {}
         st.warned = set()
-    return st.stores  # type: ignore[no-any-return]
+    return st.stores
 
 
 def _default_target() -> str:
@@ -50,16 +52,20 @@ def _freeze(value: Any) -> Any:
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
+    if attrs.has(type(value)):  # IndexSpec, Retention: equal specs share a store
+        return (type(value).__qualname__, repr(value))
     try:
         hash(value)
     except TypeError:
         return ("id", id(value))
     if isinstance(value, str | int | float | bool | type(None)):
         return value
-    return (type(value).__qualname__, repr(value) if type(value).__repr__ is not object.__repr__ else id(value))
+    return (type(value).__qualname__, id(value))  # engines, SSL contexts: by identity
 
 
-def _plan(target: Target, keywords: Mapping[str, Any]) -> tuple[dict[str, str | None], dict[str, Any], str]:
+def _plan(
+    target: Target, keywords: Mapping[str, Any]
+) -> tuple[dict[str, str | None], dict[str, Any], str]:
     """Resolve the target into routes (domain -> key), per-key (cls, url, options), default key."""
     if isinstance(target, Mapping):
         unknown = set(target) - {"default", *DOMAIN_NAMES}
@@ -73,7 +79,8 @@ def _plan(target: Target, keywords: Mapping[str, Any]) -> tuple[dict[str, str | 
             missing = [d for d in DOMAIN_NAMES if d not in target]
             if missing:
                 raise ConfigurationError(
-                    f"the store mapping needs a 'default' URL for the domains it does not name: {missing}"
+                    "the store mapping needs a 'default' URL for the domains it does not "
+                    f"name: {missing}"
                 )
         specs: dict[str, Any] = {d: target.get(d, default) for d in DOMAIN_NAMES}
         if default is not None and not isinstance(default, bool):
@@ -99,8 +106,11 @@ def _plan(target: Target, keywords: Mapping[str, Any]) -> tuple[dict[str, str | 
         kw = keywords if (spec == specs.get("default") or not isinstance(target, Mapping)) else {}
         implied = cls.option_defaults(url)
         options = build_options(
-            url.query, {**implied, **kw}, backend=info.name,
-            accepted=cls.accepted_options, extra_accepted=cls.extra_options,
+            url.query,
+            {**implied, **kw},
+            backend=info.name,
+            accepted=cls.accepted_options,
+            extra_accepted=cls.extra_options,
         )
         key = repr((url.render(hide_password=False), _freeze(kw)))
         parts[key] = (cls, url, options)
@@ -126,7 +136,10 @@ def open_store(target: Target | None = None, *, fresh: bool = False, **options: 
         target = _default_target()
     routes, parts, default_key = _plan(target, options)
     cache_key = (tuple(sorted((d, k) for d, k in routes.items() if k)), default_key)
-    factories = {k: (lambda cls=cls, url=url, opts=opts: cls(url, opts)) for k, (cls, url, opts) in parts.items()}
+    factories = {
+        k: (lambda cls=cls, url=url, opts=opts: cls(url, opts))
+        for k, (cls, url, opts) in parts.items()
+    }
     pm = registry().pm
     stores = _cache()
     with _lock:
@@ -137,8 +150,10 @@ def open_store(target: Target | None = None, *, fresh: bool = False, **options: 
             return cached
         if fresh and usable and cache_key not in state().warned:
             state().warned.add(cache_key)
-            log.warning("opening a second live store on %s (fresh=True): it has its own connections",
-                        parts[default_key][1])
+            log.warning(
+                "opening a second live store on %s (fresh=True): it has its own connections",
+                parts[default_key][1],
+            )
         storage = Storage(routes, factories, default=default_key, pm=pm)
         if not fresh or not usable:
             stores[cache_key] = storage

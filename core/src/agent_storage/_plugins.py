@@ -29,9 +29,11 @@ _DEFAULT_PLUGINS = (("memory", "agent_storage.backends.memory"),)
 
 #: Where to get a backend that is not installed, for error messages.
 KNOWN_DISTRIBUTIONS = {
-    "postgresql": "agent-storage-pg", "postgres": "agent-storage-pg",
+    "postgresql": "agent-storage-pg",
+    "postgres": "agent-storage-pg",
     "postgresql+asyncpg": "agent-storage-pg",
-    "sqlite": "agent-storage-sqlite", "sqlite+aiosqlite": "agent-storage-sqlite",
+    "sqlite": "agent-storage-sqlite",
+    "sqlite+aiosqlite": "agent-storage-sqlite",
     "dynamodb": "agent-storage-dynamodb",
 }
 
@@ -83,42 +85,62 @@ class Registry:
         """Register an already-imported plugin object (for tests and embedding)."""
         self._add_plugin(name, lambda: plugin, version=version)
 
-    def _add_plugin(self, name: str, load: Any, *, version: str | None, dist: str | None = None) -> None:
+    def _add_plugin(
+        self, name: str, load: Any, *, version: str | None, dist: str | None = None
+    ) -> None:
         label = dist or name
         try:
             plugin = load()
             self.pm.register(plugin, name=name)
         except Exception as exc:
-            self.errors.append(PluginError(plugin=label, error=f"{type(exc).__name__}: {exc}", exception=exc))
+            self.errors.append(
+                PluginError(plugin=label, error=f"{type(exc).__name__}: {exc}", exception=exc)
+            )
             return
         try:
             self.pm.check_pending()
         except Exception as exc:
             self.pm.unregister(plugin)
-            self.errors.append(PluginError(plugin=label, error=f"{type(exc).__name__}: {exc}", exception=exc))
+            self.errors.append(
+                PluginError(plugin=label, error=f"{type(exc).__name__}: {exc}", exception=exc)
+            )
             return
         impls = [i for i in self.pm.hook.register_backends.get_hookimpls() if i.plugin is plugin]
 
-        def register(backend: str, target: str, *, schemes: tuple[str, ...] = (),
-                     version: str | None = version) -> None:
+        def register(
+            backend: str,
+            target: str,
+            *,
+            schemes: tuple[str, ...] = (),
+            version: str | None = version,
+        ) -> None:
             self._register(label, backend, target, tuple(schemes) or (backend,), version)
 
         for impl in impls:
             try:
                 impl.function(register=register)
             except Exception as exc:
-                self.errors.append(PluginError(plugin=label, error=f"{type(exc).__name__}: {exc}", exception=exc))
+                self.errors.append(
+                    PluginError(plugin=label, error=f"{type(exc).__name__}: {exc}", exception=exc)
+                )
 
-    def _register(self, plugin: str, name: str, target: str, schemes: tuple[str, ...],
-                  version: str | None) -> None:
+    def _register(
+        self, plugin: str, name: str, target: str, schemes: tuple[str, ...], version: str | None
+    ) -> None:
         if ":" not in target:
-            raise ConfigurationError(f"backend {name!r}: target must be 'package.module:Class', got {target!r}")
-        info = BackendInfo(name=name, target=target, schemes=schemes, plugin=plugin, version=version)
+            raise ConfigurationError(
+                f"backend {name!r}: target must be 'package.module:Class', got {target!r}"
+            )
+        info = BackendInfo(
+            name=name, target=target, schemes=schemes, plugin=plugin, version=version
+        )
         clashes = [s for s in schemes if s in self.backends]
         if clashes:
             other = self.backends[clashes[0]]
-            message = (f"scheme {clashes[0]!r} is registered by both {other.plugin!r} "
-                       f"(backend {other.name!r}) and {plugin!r} (backend {name!r})")
+            message = (
+                f"scheme {clashes[0]!r} is registered by both {other.plugin!r} "
+                f"(backend {other.name!r}) and {plugin!r} (backend {name!r})"
+            )
             for scheme in clashes:
                 self._conflicts[scheme] = message
             raise DuplicateSchemeError(message)
@@ -137,8 +159,12 @@ class Registry:
             hint = ""
             if scheme in KNOWN_DISTRIBUTIONS:
                 hint = f"; install it with: pip install {KNOWN_DISTRIBUTIONS[scheme]}"
-            failed = "".join(f"\n  plugin {e.plugin!r} failed to load: {e.error}" for e in self.errors)
-            raise UnknownBackendError(f"no backend for scheme {scheme!r} (installed schemes: {installed}){hint}{failed}")
+            failed = "".join(
+                f"\n  plugin {e.plugin!r} failed to load: {e.error}" for e in self.errors
+            )
+            raise UnknownBackendError(
+                f"no backend for scheme {scheme!r} (installed schemes: {installed}){hint}{failed}"
+            )
         cls = self._classes.get(info.target)
         if cls is None:
             module_name, _, attr = info.target.partition(":")
@@ -146,7 +172,8 @@ class Registry:
                 cls = getattr(importlib.import_module(module_name), attr)
             except Exception as exc:
                 raise UnknownBackendError(
-                    f"backend {info.name!r} from {info.plugin!r} failed to import {info.target!r}: {exc}"
+                    f"backend {info.name!r} from {info.plugin!r} failed to import "
+                    f"{info.target!r}: {exc}"
                 ) from exc
             cls.backend_name = info.name
             self._classes[info.target] = cls
@@ -159,31 +186,35 @@ _STATE_KEY = "agent_storage._state"
 _lock = threading.Lock()
 
 
-def _state() -> types.ModuleType:
-    state = sys.modules.get(_STATE_KEY)
-    if state is None:
-        state = types.ModuleType(_STATE_KEY, "agent-storage process state (survives reloads)")
-        sys.modules[_STATE_KEY] = state
-    return state
+class ProcessState(types.ModuleType):
+    """Process-wide state kept in ``sys.modules``: the registry and the store cache."""
+
+    registry: Registry | None = None
+    stores: dict[Any, Any] | None = None
+    warned: set[Any]
+
+
+def state() -> ProcessState:
+    found = sys.modules.get(_STATE_KEY)
+    if found is None:
+        found = ProcessState(_STATE_KEY, "agent-storage process state (survives reloads)")
+        sys.modules[_STATE_KEY] = found
+    return found  # type: ignore[return-value]
 
 
 def registry() -> Registry:
-    state = _state()
-    reg = getattr(state, "registry", None)
+    st = state()
+    reg = st.registry
     if reg is None:
         with _lock:
-            reg = getattr(state, "registry", None)
+            reg = st.registry
             if reg is None:
                 reg = Registry()
                 reg.load()
-                state.registry = reg
-    return reg  # type: ignore[no-any-return]
+                st.registry = reg
+    return reg
 
 
 def reset_registry() -> None:
     """Forget loaded plugins; the next lookup reloads entry points (tests, new installs)."""
-    _state().registry = None
-
-
-def state() -> types.ModuleType:
-    return _state()
+    state().registry = None

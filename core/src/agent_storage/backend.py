@@ -21,15 +21,17 @@ __all__ = ["CAPABILITIES", "Backend", "IndexManager"]
 
 #: Optional capabilities a backend may declare; the conformance kit skips the cases of a
 #: capability the backend does not declare, with the reason.
-CAPABILITIES: Final = frozenset({
-    "indexes",            # storage.indexes (create/list/describe/drop)
-    "migrations",         # migrate() / restore_backup()
-    "persistent",         # data survives close() and reopening the same URL
-    "multi_process",      # several processes may share the store
-    "engine",             # storage.engine (SQLAlchemy AsyncEngine)
-    "client",             # storage.client (aiobotocore client)
-    "ttl",                # Retention.ttl honoured
-})
+CAPABILITIES: Final = frozenset(
+    {
+        "indexes",  # storage.indexes (create/list/describe/drop)
+        "migrations",  # migrate() / restore_backup()
+        "persistent",  # data survives close() and reopening the same URL
+        "multi_process",  # several processes may share the store
+        "engine",  # storage.engine (SQLAlchemy AsyncEngine)
+        "client",  # storage.client (aiobotocore client)
+        "ttl",  # Retention.ttl honoured
+    }
+)
 
 
 class IndexManager(ABC):
@@ -112,5 +114,6 @@ class Backend(ABC):
         raise NotSupportedError(f"the {self.backend_name} backend has no migration backups")
 
     async def status(self) -> StoreStatus:
-        return StoreStatus(backend=self.backend_name, url=str(self.url), schema_version=0,
-                           latest_version=0)
+        return StoreStatus(
+            backend=self.backend_name, url=str(self.url), schema_version=0, latest_version=0
+        )

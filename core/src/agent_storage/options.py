@@ -67,6 +67,10 @@ class Retention:
     ttl: Mapping[str, _dt.timedelta] = field(factory=dict, converter=_ttl_map)
 
 
+def _column_tuple(value: Any) -> tuple[Any, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 _METHODS: Final = frozenset({"btree", "hash", "gin", "gist", "spgist", "brin"})
 
 
@@ -83,7 +87,7 @@ class IndexSpec:
 
     name: str
     table: str
-    columns: tuple[str, ...] = field(converter=lambda v: (v,) if isinstance(v, str) else tuple(v))
+    columns: tuple[str, ...] = field(converter=_column_tuple)
     unique: bool = False
     where: str | None = None
     method: str = "btree"
@@ -100,7 +104,8 @@ class IndexSpec:
 
         if self.table not in LOGICAL_TABLES:
             raise InvalidIndexSpecError(
-                f"IndexSpec.table: unknown table {self.table!r}; expected one of {list(LOGICAL_TABLES)}"
+                f"IndexSpec.table: unknown table {self.table!r}; "
+                f"expected one of {list(LOGICAL_TABLES)}"
             )
         if self.method not in _METHODS:
             raise InvalidIndexSpecError(
@@ -126,7 +131,9 @@ def _indexes(value: Any) -> tuple[IndexSpec, ...]:
     items = tuple(value)
     for item in items:
         if not isinstance(item, IndexSpec):
-            raise ConfigurationError(f"indexes: expected IndexSpec items, got {type(item).__name__}")
+            raise ConfigurationError(
+                f"indexes: expected IndexSpec items, got {type(item).__name__}"
+            )
     return items
 
 
@@ -163,7 +170,9 @@ def _positive_number(_inst: Any, attr: Any, value: Any) -> None:
 
 
 def _port(_inst: Any, _attr: Any, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536):
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536
+    ):
         raise ConfigurationError(f"port: expected 1..65535, got {value!r}")
 
 
@@ -176,7 +185,9 @@ def _opt_str(_inst: Any, attr: Any, value: Any) -> None:
 class StoreOptions:
     """Every option a store accepts; a backend refuses the ones it does not use."""
 
-    table_prefix: str = field(default="agent_storage", validator=_identifier_or_none("table_prefix"))
+    table_prefix: str = field(
+        default="agent_storage", validator=_identifier_or_none("table_prefix")
+    )
     schema: str | None = field(default=None, validator=_identifier_or_none("schema"))
     indexes: tuple[IndexSpec, ...] = field(factory=tuple, converter=_indexes)
     skip_default_indexes: bool = False
@@ -220,8 +231,16 @@ COMMON_OPTIONS: Final = frozenset(
     {"table_prefix", "indexes", "skip_default_indexes", "disable_init", "retention", "debug"}
 )
 _FIELDS: Final = {a.name: a for a in attrs.fields(StoreOptions)}
-_BOOL_TEXT: Final = {"1": True, "true": True, "yes": True, "on": True,
-                     "0": False, "false": False, "no": False, "off": False}
+_BOOL_TEXT: Final = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def _coerce(name: str, text: str) -> Any:
@@ -275,7 +294,8 @@ def build_options(
             where = "URL query parameter" if from_url else "option"
             hint = " (it belongs to another backend)" if name in _FIELDS else ""
             raise ConfigurationError(
-                f"unknown {where} {name!r} for backend {backend!r}{hint}; accepted: {', '.join(known)}"
+                f"unknown {where} {name!r} for backend {backend!r}{hint}; "
+                f"accepted: {', '.join(known)}"
             )
     try:
         return StoreOptions(**values, extra=extra)

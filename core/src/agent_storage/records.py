@@ -80,7 +80,9 @@ def _json(_inst: Any, attr: Any, value: Any) -> None:
 
 def _mapping(_inst: Any, attr: Any, value: Any) -> None:
     if not isinstance(value, Mapping):
-        raise ValidationError(f"{attr.name}: expected a JSON object (dict), got {type(value).__name__}")
+        raise ValidationError(
+            f"{attr.name}: expected a JSON object (dict), got {type(value).__name__}"
+        )
     check_json(value, attr.name)
 
 
@@ -247,6 +249,10 @@ class WorkflowRun:
 # -- scores --------------------------------------------------------------------------------
 
 
+def _int_to_float(value: Any) -> Any:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _score_value(_inst: Any, attr: Any, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"score: expected a number, got {type(value).__name__}")
@@ -260,7 +266,10 @@ class Score:
     id: str = field(validator=_id)
     scorer_id: str = field(validator=_id)
     run_id: str = field(validator=_id)
-    score: float = field(converter=lambda v: float(v) if isinstance(v, int) and not isinstance(v, bool) else v, validator=_score_value)
+    score: float = field(
+        converter=_int_to_float,
+        validator=_score_value,
+    )
     reason: str | None = field(default=None, validator=_opt_text)
     source: str = field(default="live", validator=_one_of(SCORE_SOURCES))
     entity_type: str | None = field(default=None, validator=_opt_id)
@@ -308,9 +317,23 @@ class Span:
 
 #: Span fields that :class:`SpanUpdate` may change.
 SPAN_UPDATABLE: Final = (
-    "name", "span_type", "parent_span_id", "ended_at", "is_event", "status", "attributes",
-    "metadata", "input", "output", "error", "entity_type", "entity_id", "agent_id",
-    "resource_id", "thread_id", "run_id",
+    "name",
+    "span_type",
+    "parent_span_id",
+    "ended_at",
+    "is_event",
+    "status",
+    "attributes",
+    "metadata",
+    "input",
+    "output",
+    "error",
+    "entity_type",
+    "entity_id",
+    "agent_id",
+    "resource_id",
+    "thread_id",
+    "run_id",
 )
 
 
@@ -340,7 +363,9 @@ class SpanUpdate:
 
     def changes(self) -> dict[str, Any]:
         """The fields this update sets."""
-        return {name: getattr(self, name) for name in SPAN_UPDATABLE if getattr(self, name) is not UNSET}
+        return {
+            name: getattr(self, name) for name in SPAN_UPDATABLE if getattr(self, name) is not UNSET
+        }
 
     def apply(self, span: Span) -> Span:
         """Return ``span`` with this update applied (validated like a new Span)."""

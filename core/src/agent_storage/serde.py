@@ -55,7 +55,9 @@ def utcnow() -> _dt.datetime:
 def to_utc(value: Any, field: str = "datetime") -> _dt.datetime:
     """Return ``value`` as an aware UTC datetime; refuse naive datetimes and non-datetimes."""
     if not isinstance(value, _dt.datetime):
-        raise ValidationError(f"{field}: expected a timezone-aware datetime, got {type(value).__name__}")
+        raise ValidationError(
+            f"{field}: expected a timezone-aware datetime, got {type(value).__name__}"
+        )
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValidationError(
             f"{field}: naive datetime {value.isoformat()} refused; pass a timezone-aware "

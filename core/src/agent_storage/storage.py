@@ -243,7 +243,9 @@ class Storage:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.close()
@@ -257,7 +259,9 @@ class Storage:
         if replaced is None:
             return messages
         if not isinstance(replaced, list) or not all(isinstance(m, Message) for m in replaced):
-            raise ValidationError("a before_save_messages hook returned something other than list[Message]")
+            raise ValidationError(
+                "a before_save_messages hook returned something other than list[Message]"
+            )
         return replaced
 
     def __repr__(self) -> str:

@@ -136,8 +136,13 @@ def make_page(
 ) -> Page[T]:
     """Build a Page from ``limit + 1`` fetched rows (the extra row proves has_more)."""
     if limit is None:
-        return Page(items=tuple(rows), total=len(rows) if total is None else total,
-                    page=page, per_page=None, has_more=False)
+        return Page(
+            items=tuple(rows),
+            total=len(rows) if total is None else total,
+            page=page,
+            per_page=None,
+            has_more=False,
+        )
     has_more = len(rows) > limit
     items = tuple(rows[:limit])
     if total is None and not has_more and (offset == 0 or items):

@@ -45,28 +45,38 @@ class AgentsDomain(Domain):
         check_id(agent_id, "agent_id")
         unknown = set(fields) - set(AGENT_UPDATABLE)
         if unknown:
-            raise ValidationError(f"update_agent: unknown fields {sorted(unknown)}; allowed {list(AGENT_UPDATABLE)}")
+            raise ValidationError(
+                f"update_agent: unknown fields {sorted(unknown)}; allowed {list(AGENT_UPDATABLE)}"
+            )
         if change_message is not None:
             check_text(change_message, "change_message")
         # Validate the new values with AgentConfig's own rules before any write.
         evolve(AgentConfig(id=agent_id, name="probe"), **fields)
         await self._ready()
-        updated = await self._update_agent(agent_id, fields, change_message=change_message, now=utcnow())
+        updated = await self._update_agent(
+            agent_id, fields, change_message=change_message, now=utcnow()
+        )
         if updated is None:
             raise AgentNotFoundError(f"agent {agent_id!r} not found")
         return updated
 
     @public
     async def list_agents(
-        self, *, status: str | None = None, metadata: Mapping[str, Any] | None = None,
-        page: int = 0, per_page: int | None = 100,
+        self,
+        *,
+        status: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
     ) -> Page[AgentConfig]:
         """Active versions, newest created first (created_at desc, id desc)."""
         st = None if status is None else check_choice(status, sorted(AGENT_STATUSES), "status")
         meta = metadata_filter(metadata)
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_agents(st, meta, offset=offset, limit=None if limit is None else limit + 1)
+        rows = await self._select_agents(
+            st, meta, offset=offset, limit=None if limit is None else limit + 1
+        )
         total = None
         if limit is not None and (len(rows) > limit or (offset and not rows)):
             total = await self._count_agents(st, meta)
@@ -110,7 +120,11 @@ class AgentsDomain(Domain):
 
     @abstractmethod
     async def _update_agent(
-        self, agent_id: str, fields: Mapping[str, Any], *, change_message: str | None,
+        self,
+        agent_id: str,
+        fields: Mapping[str, Any],
+        *,
+        change_message: str | None,
         now: _dt.datetime,
     ) -> AgentConfig | None:
         """Atomically: new version = max(version)+1 built from the active config with
@@ -118,17 +132,26 @@ class AgentsDomain(Domain):
 
     @abstractmethod
     async def _select_agents(
-        self, status: str | None, metadata: Mapping[str, Any] | None, *, offset: int, limit: int | None
+        self,
+        status: str | None,
+        metadata: Mapping[str, Any] | None,
+        *,
+        offset: int,
+        limit: int | None,
     ) -> list[AgentConfig]: ...
 
     @abstractmethod
-    async def _count_agents(self, status: str | None, metadata: Mapping[str, Any] | None) -> int: ...
+    async def _count_agents(
+        self, status: str | None, metadata: Mapping[str, Any] | None
+    ) -> int: ...
 
     @abstractmethod
     async def _list_versions(self, agent_id: str) -> list[AgentVersion]: ...
 
     @abstractmethod
-    async def _activate(self, agent_id: str, version: int, *, now: _dt.datetime) -> AgentConfig | None: ...
+    async def _activate(
+        self, agent_id: str, version: int, *, now: _dt.datetime
+    ) -> AgentConfig | None: ...
 
     @abstractmethod
     async def _delete_agent(self, agent_id: str) -> None: ...

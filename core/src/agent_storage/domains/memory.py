@@ -11,9 +11,8 @@ import datetime as _dt
 import uuid
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-import attrs
 from attrs import evolve, field, frozen
 
 from ..errors import ThreadNotFoundError, ValidationError
@@ -159,7 +158,7 @@ class MemoryDomain(Domain):
         self,
         thread_id: str,
         *,
-        title: str | None | Any = UNSET,
+        title: str | Any | None = UNSET,
         metadata: Mapping[str, Any] | Any = UNSET,
         merge_metadata: bool = False,
     ) -> Thread:
@@ -215,13 +214,23 @@ class MemoryDomain(Domain):
         return ThreadQuery(domain=self)
 
     async def _thread_page(
-        self, flt: ThreadFilter, order_by: str, direction: str, offset: int,
-        limit: int | None, page: int,
+        self,
+        flt: ThreadFilter,
+        order_by: str,
+        direction: str,
+        offset: int,
+        limit: int | None,
+        page: int,
     ) -> Page[Thread]:
-        rows = await self._select_threads(ThreadSelect(
-            filter=flt, order_by=order_by, direction=direction, offset=offset,
-            limit=None if limit is None else limit + 1,
-        ))
+        rows = await self._select_threads(
+            ThreadSelect(
+                filter=flt,
+                order_by=order_by,
+                direction=direction,
+                offset=offset,
+                limit=None if limit is None else limit + 1,
+            )
+        )
         total = None
         if limit is not None and (len(rows) > limit or (offset and not rows)):
             total = await self._count_threads(flt)
@@ -309,8 +318,11 @@ class MemoryDomain(Domain):
         elif last is not None and order == "desc":
             rows = rows[::-1]
         return Page(
-            items=tuple(m for _, m in rows), total=total, page=page,
-            per_page=limit, has_more=has_more,
+            items=tuple(m for _, m in rows),
+            total=total,
+            page=page,
+            per_page=limit,
+            has_more=has_more,
         )
 
     @public
@@ -355,13 +367,17 @@ class MemoryDomain(Domain):
         items = list(updates)
         for u in items:
             if not isinstance(u, MessageUpdate):
-                raise ValidationError(f"update_messages: expected MessageUpdate, got {type(u).__name__}")
+                raise ValidationError(
+                    f"update_messages: expected MessageUpdate, got {type(u).__name__}"
+                )
         if len({u.id for u in items}) != len(items):
             raise ValidationError("update_messages: a message id appears twice")
         if not items:
             return []
         await self._ready()
-        return [m for _, m in sorted(await self._update_messages(items, now=utcnow()), key=_sort_key)]
+        return [
+            m for _, m in sorted(await self._update_messages(items, now=utcnow()), key=_sort_key)
+        ]
 
     @public
     async def delete_messages(self, message_ids: Iterable[str]) -> int:
@@ -393,7 +409,9 @@ class MemoryDomain(Domain):
         """
         check_id(source_thread_id, "source_thread_id")
         if message_limit is not None and (
-            isinstance(message_limit, bool) or not isinstance(message_limit, int) or message_limit < 0
+            isinstance(message_limit, bool)
+            or not isinstance(message_limit, int)
+            or message_limit < 0
         ):
             raise ValidationError(f"message_limit: expected an int >= 0, got {message_limit!r}")
         if metadata is not None:
@@ -402,7 +420,9 @@ class MemoryDomain(Domain):
             check_json(metadata, "metadata")
         req = CloneRequest(
             source_thread_id=source_thread_id,
-            new_thread_id=check_id(new_thread_id, "new_thread_id") if new_thread_id else str(uuid.uuid4()),
+            new_thread_id=check_id(new_thread_id, "new_thread_id")
+            if new_thread_id
+            else str(uuid.uuid4()),
             resource_id=opt_id(resource_id, "resource_id"),
             title=None if title is None else check_text(title, "title"),
             metadata=metadata,
@@ -417,24 +437,43 @@ class MemoryDomain(Domain):
             raise ThreadNotFoundError(f"thread {source_thread_id!r} not found")
         if req.new_thread_id == source_thread_id or await self._get_thread(req.new_thread_id):
             raise ValidationError(f"new_thread_id: thread {req.new_thread_id!r} already exists")
-        sel = MessageSelect(thread_ids=(source_thread_id,), start=req.start, end=req.end,
-                            message_ids=req.message_ids)
+        sel = MessageSelect(
+            thread_ids=(source_thread_id,),
+            start=req.start,
+            end=req.end,
+            message_ids=req.message_ids,
+        )
         if req.message_limit is not None:
-            picked = sorted(await self._select_messages(
-                evolve(sel, order="desc", limit=req.message_limit)), key=_sort_key)
+            picked = sorted(
+                await self._select_messages(evolve(sel, order="desc", limit=req.message_limit)),
+                key=_sort_key,
+            )
         else:
             picked = await self._select_messages(sel)
         now = utcnow()
         owner = req.resource_id or source.resource_id
-        clone_meta = {**source.metadata, **(req.metadata or {}),
-                      "clone": {"source_thread_id": source.id, "cloned_at": now.isoformat(),
-                                "message_count": len(picked)}}
-        thread = Thread(id=req.new_thread_id, resource_id=owner,
-                        title=req.title if req.title is not None else source.title,
-                        metadata=clone_meta, agent_id=source.agent_id,
-                        created_at=now, updated_at=now)
-        copies = [evolve(m, id=str(uuid.uuid4()), thread_id=thread.id, resource_id=owner)
-                  for _, m in picked]
+        clone_meta = {
+            **source.metadata,
+            **(req.metadata or {}),
+            "clone": {
+                "source_thread_id": source.id,
+                "cloned_at": now.isoformat(),
+                "message_count": len(picked),
+            },
+        }
+        thread = Thread(
+            id=req.new_thread_id,
+            resource_id=owner,
+            title=req.title if req.title is not None else source.title,
+            metadata=clone_meta,
+            agent_id=source.agent_id,
+            created_at=now,
+            updated_at=now,
+        )
+        copies = [
+            evolve(m, id=str(uuid.uuid4()), thread_id=thread.id, resource_id=owner)
+            for _, m in picked
+        ]
         return await self._create_thread_with_messages(thread, copies)
 
     # -- resources ---------------------------------------------------------------------
@@ -449,7 +488,9 @@ class MemoryDomain(Domain):
     async def save_resource(self, resource: Resource) -> Resource:
         """Insert or replace; an existing resource keeps its ``created_at``."""
         if not isinstance(resource, Resource):
-            raise ValidationError(f"save_resource: expected Resource, got {type(resource).__name__}")
+            raise ValidationError(
+                f"save_resource: expected Resource, got {type(resource).__name__}"
+            )
         await self._ready()
         return await self._save_resource(resource)
 
@@ -458,7 +499,7 @@ class MemoryDomain(Domain):
         self,
         resource_id: str,
         *,
-        working_memory: str | None | Any = UNSET,
+        working_memory: str | Any | None = UNSET,
         metadata: Mapping[str, Any] | Any = UNSET,
     ) -> Resource:
         """Update working memory and/or merge metadata; creates the resource if missing."""
@@ -492,7 +533,12 @@ class MemoryDomain(Domain):
 
     @abstractmethod
     async def _update_thread(
-        self, thread_id: str, *, title: Any, metadata: Any, merge_metadata: bool,
+        self,
+        thread_id: str,
+        *,
+        title: Any,
+        metadata: Any,
+        merge_metadata: bool,
         now: _dt.datetime,
     ) -> Thread | None:
         """Apply title/metadata unless UNSET (merge or replace); set updated_at=now.
@@ -589,7 +635,10 @@ class ThreadQuery:
     batch_size: int = field(default=500)
 
     def where(
-        self, *, resource_id: str | None = None, agent_id: str | None = None,
+        self,
+        *,
+        resource_id: str | None = None,
+        agent_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> ThreadQuery:
         changes = {
@@ -597,11 +646,13 @@ class ThreadQuery:
             "agent_id": opt_id(agent_id, "agent_id"),
             "metadata": metadata_filter(metadata),
         }
-        given = {k: v for k, v in changes.items() if v is not None}
+        given: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         return evolve(self, filter=evolve(self.filter, **given))
 
     def order_by(self, field_name: str, direction: str = "desc") -> ThreadQuery:
-        return evolve(self, order_field=_order_field(field_name), direction=check_direction(direction))
+        return evolve(
+            self, order_field=_order_field(field_name), direction=check_direction(direction)
+        )
 
     def limit(self, n: int | None) -> ThreadQuery:
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
@@ -614,8 +665,13 @@ class ThreadQuery:
         return evolve(self, offset_n=n)
 
     def _select(self, **changes: Any) -> ThreadSelect:
-        base = ThreadSelect(filter=self.filter, order_by=self.order_field, direction=self.direction,
-                            offset=self.offset_n, limit=self.limit_n)
+        base = ThreadSelect(
+            filter=self.filter,
+            order_by=self.order_field,
+            direction=self.direction,
+            offset=self.offset_n,
+            limit=self.limit_n,
+        )
         return evolve(base, **changes)
 
     @public
@@ -642,8 +698,9 @@ class ThreadQuery:
         """Page ``n`` (0-based) of ``size`` rows of this query (its limit/offset ignored)."""
         offset, limit = check_page(n, size)
         await self.domain._ready()
-        return await self.domain._thread_page(self.filter, self.order_field, self.direction,
-                                              offset, limit, n)
+        return await self.domain._thread_page(
+            self.filter, self.order_field, self.direction, offset, limit, n
+        )
 
     async def __aiter__(self) -> AsyncIterator[Thread]:
         await self.domain._ready()
@@ -653,7 +710,9 @@ class ThreadQuery:
         while remaining is None or remaining > 0:
             size = self.batch_size if remaining is None else min(self.batch_size, remaining)
             try:
-                rows = await self.domain._select_threads(self._select(offset=offset, limit=size, after=after))
+                rows = await self.domain._select_threads(
+                    self._select(offset=offset, limit=size, after=after)
+                )
             except Exception as exc:
                 from ..errors import AgentStorageError
 

@@ -81,26 +81,41 @@ class ObservabilityDomain(Domain):
         spans = await self._get_trace_spans(trace_id)
         if not spans:
             return None
-        return Trace(trace_id=trace_id, spans=tuple(sorted(spans, key=lambda s: (s.started_at, s.span_id))))
+        return Trace(
+            trace_id=trace_id, spans=tuple(sorted(spans, key=lambda s: (s.started_at, s.span_id)))
+        )
 
     @public
     async def list_traces(
-        self, *, name: str | None = None, span_type: str | None = None,
-        entity_type: str | None = None, entity_id: str | None = None,
-        agent_id: str | None = None, resource_id: str | None = None,
-        start: _dt.datetime | None = None, end: _dt.datetime | None = None,
-        page: int = 0, per_page: int | None = 50,
+        self,
+        *,
+        name: str | None = None,
+        span_type: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        agent_id: str | None = None,
+        resource_id: str | None = None,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        page: int = 0,
+        per_page: int | None = 50,
     ) -> Page[Span]:
         """Root spans, newest first (started_at desc, trace_id desc)."""
         flt = TraceFilter(
-            name=opt_id(name, "name"), span_type=opt_id(span_type, "span_type"),
-            entity_type=opt_id(entity_type, "entity_type"), entity_id=opt_id(entity_id, "entity_id"),
-            agent_id=opt_id(agent_id, "agent_id"), resource_id=opt_id(resource_id, "resource_id"),
-            start=opt_time(start, "start"), end=opt_time(end, "end"),
+            name=opt_id(name, "name"),
+            span_type=opt_id(span_type, "span_type"),
+            entity_type=opt_id(entity_type, "entity_type"),
+            entity_id=opt_id(entity_id, "entity_id"),
+            agent_id=opt_id(agent_id, "agent_id"),
+            resource_id=opt_id(resource_id, "resource_id"),
+            start=opt_time(start, "start"),
+            end=opt_time(end, "end"),
         )
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_roots(flt, offset=offset, limit=None if limit is None else limit + 1)
+        rows = await self._select_roots(
+            flt, offset=offset, limit=None if limit is None else limit + 1
+        )
         total = None
         if limit is not None and (len(rows) > limit or (offset and not rows)):
             total = await self._count_roots(flt)
@@ -129,7 +144,9 @@ class ObservabilityDomain(Domain):
     async def _get_trace_spans(self, trace_id: str) -> list[Span]: ...
 
     @abstractmethod
-    async def _select_roots(self, flt: TraceFilter, *, offset: int, limit: int | None) -> list[Span]:
+    async def _select_roots(
+        self, flt: TraceFilter, *, offset: int, limit: int | None
+    ) -> list[Span]:
         """Root spans ordered by started_at desc, trace_id desc."""
 
     @abstractmethod

@@ -48,21 +48,35 @@ class ScoresDomain(Domain):
 
     @public
     async def list_scores(
-        self, *, scorer_id: str | None = None, run_id: str | None = None,
-        entity_type: str | None = None, entity_id: str | None = None,
-        trace_id: str | None = None, span_id: str | None = None, source: str | None = None,
-        page: int = 0, per_page: int | None = 100,
+        self,
+        *,
+        scorer_id: str | None = None,
+        run_id: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        source: str | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
     ) -> Page[Score]:
         """Scores newest first (created_at desc, id desc)."""
         flt = ScoreFilter(
-            scorer_id=opt_id(scorer_id, "scorer_id"), run_id=opt_id(run_id, "run_id"),
-            entity_type=opt_id(entity_type, "entity_type"), entity_id=opt_id(entity_id, "entity_id"),
-            trace_id=opt_id(trace_id, "trace_id"), span_id=opt_id(span_id, "span_id"),
-            source=None if source is None else check_choice(source, sorted(SCORE_SOURCES), "source"),
+            scorer_id=opt_id(scorer_id, "scorer_id"),
+            run_id=opt_id(run_id, "run_id"),
+            entity_type=opt_id(entity_type, "entity_type"),
+            entity_id=opt_id(entity_id, "entity_id"),
+            trace_id=opt_id(trace_id, "trace_id"),
+            span_id=opt_id(span_id, "span_id"),
+            source=None
+            if source is None
+            else check_choice(source, sorted(SCORE_SOURCES), "source"),
         )
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_scores(flt, offset=offset, limit=None if limit is None else limit + 1)
+        rows = await self._select_scores(
+            flt, offset=offset, limit=None if limit is None else limit + 1
+        )
         total = None
         if limit is not None and (len(rows) > limit or (offset and not rows)):
             total = await self._count_scores(flt)
@@ -82,7 +96,9 @@ class ScoresDomain(Domain):
     async def _get_score(self, score_id: str) -> Score | None: ...
 
     @abstractmethod
-    async def _select_scores(self, flt: ScoreFilter, *, offset: int, limit: int | None) -> list[Score]:
+    async def _select_scores(
+        self, flt: ScoreFilter, *, offset: int, limit: int | None
+    ) -> list[Score]:
         """Ordered by created_at desc, id desc."""
 
     @abstractmethod

@@ -35,13 +35,23 @@ class WorkflowsDomain(Domain):
 
     @public
     async def persist_snapshot(
-        self, workflow_name: str, run_id: str, snapshot: Mapping[str, Any], *,
+        self,
+        workflow_name: str,
+        run_id: str,
+        snapshot: Mapping[str, Any],
+        *,
         resource_id: str | None = None,
     ) -> WorkflowRun:
         """Insert or replace the run's snapshot; an existing run keeps created_at."""
         now = utcnow()
-        run = WorkflowRun(workflow_name=workflow_name, run_id=run_id, snapshot=snapshot,
-                          resource_id=resource_id, created_at=now, updated_at=now)
+        run = WorkflowRun(
+            workflow_name=workflow_name,
+            run_id=run_id,
+            snapshot=snapshot,
+            resource_id=resource_id,
+            created_at=now,
+            updated_at=now,
+        )
         await self._ready()
         return await self._persist(run)
 
@@ -59,20 +69,29 @@ class WorkflowsDomain(Domain):
 
     @public
     async def list_runs(
-        self, *, workflow_name: str | None = None, resource_id: str | None = None,
-        status: str | None = None, start: _dt.datetime | None = None,
-        end: _dt.datetime | None = None, page: int = 0, per_page: int | None = None,
+        self,
+        *,
+        workflow_name: str | None = None,
+        resource_id: str | None = None,
+        status: str | None = None,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        page: int = 0,
+        per_page: int | None = None,
     ) -> Page[WorkflowRun]:
         """Runs newest first (created_at desc, then run_id desc)."""
         flt = RunFilter(
             workflow_name=opt_id(workflow_name, "workflow_name"),
             resource_id=opt_id(resource_id, "resource_id"),
             status=None if status is None else check_text(status, "status"),
-            start=opt_time(start, "start"), end=opt_time(end, "end"),
+            start=opt_time(start, "start"),
+            end=opt_time(end, "end"),
         )
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_runs(flt, offset=offset, limit=None if limit is None else limit + 1)
+        rows = await self._select_runs(
+            flt, offset=offset, limit=None if limit is None else limit + 1
+        )
         total = None
         if limit is not None and (len(rows) > limit or (offset and not rows)):
             total = await self._count_runs(flt)
@@ -96,8 +115,14 @@ class WorkflowsDomain(Domain):
 
     @public
     async def update_state(
-        self, workflow_name: str, run_id: str, *, status: str, result: Any = UNSET,
-        error: Any = UNSET, expected_status: str | None = None,
+        self,
+        workflow_name: str,
+        run_id: str,
+        *,
+        status: str,
+        result: Any = UNSET,
+        error: Any = UNSET,
+        expected_status: str | None = None,
     ) -> WorkflowRun | None:
         """Set status (and ``snapshot["result"]``/``["error"]`` when given).
 
@@ -118,8 +143,13 @@ class WorkflowsDomain(Domain):
             check_text(expected_status, "expected_status")
         await self._ready()
         outcome = await self._update_state(
-            workflow_name, run_id, status=status, result=result, error=error,
-            expected_status=expected_status, now=utcnow(),
+            workflow_name,
+            run_id,
+            status=status,
+            result=result,
+            error=error,
+            expected_status=expected_status,
+            now=utcnow(),
         )
         if outcome is RunNotFoundError:
             raise RunNotFoundError(f"workflow run {workflow_name!r}/{run_id!r} not found")
@@ -144,7 +174,9 @@ class WorkflowsDomain(Domain):
         """By run_id (and workflow_name if given); if several match, the newest."""
 
     @abstractmethod
-    async def _select_runs(self, flt: RunFilter, *, offset: int, limit: int | None) -> list[WorkflowRun]:
+    async def _select_runs(
+        self, flt: RunFilter, *, offset: int, limit: int | None
+    ) -> list[WorkflowRun]:
         """Ordered by created_at desc, run_id desc."""
 
     @abstractmethod
@@ -158,9 +190,16 @@ class WorkflowsDomain(Domain):
 
     @abstractmethod
     async def _update_state(
-        self, workflow_name: str, run_id: str, *, status: str, result: Any, error: Any,
-        expected_status: str | None, now: _dt.datetime,
-    ) -> WorkflowRun | None | type[RunNotFoundError]:
+        self,
+        workflow_name: str,
+        run_id: str,
+        *,
+        status: str,
+        result: Any,
+        error: Any,
+        expected_status: str | None,
+        now: _dt.datetime,
+    ) -> WorkflowRun | type[RunNotFoundError] | None:
         """Atomic compare-and-set. Return the updated run, None when expected_status did not
         match, or the class RunNotFoundError when the run is missing. Sets the status column
         and snapshot["status"]; result/error go to snapshot["result"]/["error"] unless UNSET."""

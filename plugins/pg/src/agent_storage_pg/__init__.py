@@ -1,0 +1,1 @@
+"""agent-storage pg backend."""
