@@ -227,6 +227,8 @@ def _snapshot(_inst: Any, attr: Any, value: Any) -> None:
 
 
 def _status_from_snapshot(run: WorkflowRun) -> str | None:
+    if not isinstance(run.snapshot, Mapping):  # the snapshot validator reports it
+        return None
     status = run.snapshot.get("status")
     return status if isinstance(status, str) else None
 

@@ -1,0 +1,119 @@
+"""URL parsing, option validation and identifier checks: errors name the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from agent_storage import (
+    ConfigurationError,
+    InvalidIdentifierError,
+    InvalidURLError,
+    Retention,
+    StoreOptions,
+    parse_url,
+)
+from agent_storage.naming import check_identifier, index_name, table_name
+from agent_storage.options import build_options
+
+
+def test_parse_full_url_and_hide_password() -> None:
+    url = parse_url("postgresql://alice:s%40cret@db.example:6543/app?schema=tenant&pool_size=5")
+    assert (url.scheme, url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql",
+        "alice",
+        "s@cret",
+        "db.example",
+        6543,
+        "app",
+    )
+    assert dict(url.query) == {"schema": "tenant", "pool_size": "5"}
+    for text in (str(url), repr(url), url.render()):
+        assert "s@cret" not in text and "s%40cret" not in text and "***" in text
+    assert "s%40cret" in url.render(hide_password=False)
+
+
+def test_sqlite_paths() -> None:
+    assert parse_url("sqlite:///agent.db").database == "agent.db"
+    assert parse_url("sqlite:////tmp/agent.db").database == "/tmp/agent.db"
+    assert parse_url("sqlite://").database is None
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "agent.db", "://x", "post gres://h/db", "pg://h:99999/db", "pg://h/db?a=1&a=2"]
+)
+def test_bad_urls(bad: str) -> None:
+    with pytest.raises(InvalidURLError):
+        parse_url(bad)
+
+
+def test_bad_port_error_never_shows_password() -> None:
+    with pytest.raises(InvalidURLError) as info:
+        parse_url("postgresql://u:topsecret@h:notaport/db")
+    assert "topsecret" not in str(info.value)
+
+
+def test_query_options_are_coerced_and_keywords_win() -> None:
+    opts = build_options(
+        {"pool_size": "3", "debug": "true", "schema": "a"},
+        {"schema": "b"},
+        backend="pg",
+        accepted=frozenset({"pool_size", "schema"}),
+    )
+    assert opts.pool_size == 3 and opts.debug is True and opts.schema == "b"
+
+
+@pytest.mark.parametrize(
+    ("query", "keywords", "field"),
+    [
+        ({}, {"poolsize": 3}, "poolsize"),
+        ({"region": "x"}, {}, "region"),
+        ({"pool_size": "many"}, {}, "pool_size"),
+        ({"debug": "maybe"}, {}, "debug"),
+        ({}, {"pool_size": 0}, "pool_size"),
+        ({}, {"pool_timeout": -1}, "pool_timeout"),
+        ({}, {"table_prefix": "a-b"}, "table_prefix"),
+        ({}, {"schema": "x; drop table y"}, "schema"),
+        ({}, {"ssl": "sometimes"}, "ssl"),
+        ({}, {"port": 70000}, "port"),
+        ({"indexes": "x"}, {}, "indexes"),
+    ],
+)
+def test_bad_options_name_the_field(
+    query: dict[str, str], keywords: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=field):
+        build_options(
+            query,
+            keywords,
+            backend="pg",
+            accepted=frozenset({"pool_size", "pool_timeout", "schema", "ssl", "port"}),
+        )
+
+
+def test_password_hidden_in_options_repr() -> None:
+    assert "hunter2" not in repr(StoreOptions(password="hunter2"))
+
+
+def test_retention_validation() -> None:
+    with pytest.raises(ConfigurationError, match="max_messages_per_thread"):
+        Retention(max_messages_per_thread=0)
+    with pytest.raises(ConfigurationError, match="unknown entity"):
+        Retention(ttl={"users": dt.timedelta(days=1)})
+    with pytest.raises(ConfigurationError, match="positive"):
+        Retention(ttl={"messages": dt.timedelta(0)})
+    assert Retention(ttl={"messages": 60}).ttl["messages"] == dt.timedelta(seconds=60)
+
+
+def test_identifiers() -> None:
+    assert check_identifier("agent_storage") == "agent_storage"
+    for bad in ("1abc", "a-b", "a b", 'a"b', "", "é", "a;drop"):
+        with pytest.raises(InvalidIdentifierError):
+            check_identifier(bad)
+    with pytest.raises(InvalidIdentifierError, match="63"):
+        check_identifier("a" * 64)
+    assert table_name("agent_storage", "threads") == "agent_storage_threads"
+    assert index_name("idx_threads_status", "custom_schema") == "custom_schema_idx_threads_status"
+    assert index_name("idx_threads_status", "public") == "idx_threads_status"
+    with pytest.raises(InvalidIdentifierError):
+        index_name("i" * 50, "s" * 20)  # fine alone, too long once prefixed
