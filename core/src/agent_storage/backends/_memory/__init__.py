@@ -1,0 +1,1 @@
+"""Domain implementations of the in-memory reference backend (``memory://``)."""
