@@ -1,0 +1,141 @@
+"""Connection settings -> a SQLAlchemy AsyncEngine on asyncpg.
+
+Forms accepted (DESIGN section 2): a URL; a URL plus keyword parts (host, port, database,
+user, password; the URL gives defaults, keywords win); ``ssl`` as a bool, a libpq mode
+string or an :class:`ssl.SSLContext`; a user-supplied ``engine`` (used, never disposed).
+The pool pre-pings every checkout, so a restarted server costs one failed ping, not an
+error. Passwords live only inside the SQLAlchemy URL, whose ``str``/``repr`` mask them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from agent_storage import serde
+from agent_storage.errors import ConfigurationError
+from agent_storage.options import StoreOptions
+from agent_storage.url import StoreURL
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "DEFAULT_POOL_TIMEOUT",
+    "connect_args",
+    "create_engine",
+    "install_debug_logging",
+    "sqlalchemy_url",
+    "url_defaults",
+]
+
+#: Connections a store keeps at most (pool_size is a cap: no overflow beyond it).
+DEFAULT_POOL_SIZE: Final = 10
+#: Seconds to wait for a free pooled connection (and to connect).
+DEFAULT_POOL_TIMEOUT: Final = 30.0
+APPLICATION_NAME: Final = "agent-storage"
+
+sql_log = logging.getLogger("agent_storage.sql")
+
+
+def url_defaults(url: StoreURL) -> dict[str, Any]:
+    """Connection parts given by the URL itself; keyword options override them."""
+    parts = {
+        "host": url.host,
+        "port": url.port,
+        "database": url.database,
+        "user": url.username,
+        "password": url.password,
+    }
+    return {k: v for k, v in parts.items() if v not in (None, "")}
+
+
+def sqlalchemy_url(options: StoreOptions) -> URL:
+    """The ``postgresql+asyncpg`` URL; store options never reach the driver's query."""
+    from sqlalchemy.engine import URL
+
+    return URL.create(
+        "postgresql+asyncpg",
+        username=options.user,
+        password=options.password,
+        host=options.host,
+        port=options.port,
+        database=options.database,
+    )
+
+
+def connect_args(options: StoreOptions) -> dict[str, Any]:
+    """Keyword arguments for ``asyncpg.connect``.
+
+    ``ssl``: True/False, a libpq mode (disable, allow, prefer, require, verify-ca,
+    verify-full) or an SSLContext: asyncpg takes each of these as is. None leaves asyncpg's
+    default (``$PGSSLMODE``, else prefer).
+    """
+    args: dict[str, Any] = {
+        "server_settings": {"application_name": APPLICATION_NAME},
+        "timeout": options.pool_timeout or DEFAULT_POOL_TIMEOUT,
+    }
+    if options.ssl is not None:
+        args["ssl"] = options.ssl
+    return args
+
+
+def create_engine(options: StoreOptions) -> AsyncEngine:
+    """A new engine owned by the store (disposed when the store closes)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    size = options.pool_size or DEFAULT_POOL_SIZE
+    engine = create_async_engine(
+        sqlalchemy_url(options),
+        pool_size=size,
+        max_overflow=0,
+        pool_timeout=options.pool_timeout or DEFAULT_POOL_TIMEOUT,
+        pool_pre_ping=True,
+        hide_parameters=True,  # parameters are user data: keep them out of error strings
+        json_serializer=serde.dumps,
+        json_deserializer=serde.loads,
+        connect_args=connect_args(options),
+    )
+    if options.debug:
+        install_debug_logging(engine)
+    return engine
+
+
+def check_user_engine(engine: Any) -> AsyncEngine:
+    """A user-supplied engine must be an AsyncEngine on a PostgreSQL dialect."""
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    if not isinstance(engine, AsyncEngine):
+        raise ConfigurationError(
+            f"engine: expected a SQLAlchemy AsyncEngine, got {type(engine).__name__}"
+        )
+    if engine.dialect.name != "postgresql":
+        raise ConfigurationError(
+            f"engine: expected a PostgreSQL engine, got dialect {engine.dialect.name!r}"
+        )
+    return engine
+
+
+def install_debug_logging(engine: AsyncEngine) -> None:
+    """Log every statement with its duration to ``agent_storage.sql`` (debug=True)."""
+    from sqlalchemy import event
+
+    sync_engine = engine.sync_engine
+    if getattr(sync_engine, "_agent_storage_debug", False):
+        return
+    sync_engine._agent_storage_debug = True  # type: ignore[attr-defined]
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                executemany: bool) -> None:
+        conn.info.setdefault("agent_storage_started", []).append(time.perf_counter())
+
+    @event.listens_for(sync_engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+               executemany: bool) -> None:
+        started = conn.info.get("agent_storage_started") or [time.perf_counter()]
+        elapsed = (time.perf_counter() - started.pop()) * 1000
+        sql_log.info("%.2f ms%s %s", elapsed, " (many)" if executemany else "", statement)

@@ -1,0 +1,187 @@
+"""PostgreSQL fixtures: one server per session, a fresh database per run, a schema per store.
+
+Server: ``$AGENT_STORAGE_TEST_PG_URL``, else 127.0.0.1:5432 (user postgres) if it answers,
+else a throwaway cluster started from the installed binaries (see ``pg_cluster``). Under
+``CI=true`` a missing server fails every pg test instead of skipping it.
+
+The conformance kit's ``storage_factory`` is overridden so that every store lives in its
+own schema of the run's database (the database is dropped at the end of the run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from agent_storage import Storage, open_store
+from pg_cluster import DEFAULT_URL, ENV_URL, Cluster, answers
+
+RUN_TOKEN = secrets.token_hex(3)
+_schemas = itertools.count()
+_made_schemas: list[str] = []
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _no_server(reason: str) -> None:
+    if _in_ci():
+        pytest.fail(f"CI=true and no PostgreSQL server for the pg tests: {reason}", pytrace=False)
+    pytest.skip(f"no PostgreSQL server: {reason}")
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database (query string dropped)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database, query={}).render_as_string(hide_password=False)
+
+
+def asyncpg_url(url: str) -> str:
+    """A DSN asyncpg accepts (no SQLAlchemy driver suffix, no store options)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+
+
+async def execute(url: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_url(url), timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+# -- session: server and database ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of a PostgreSQL server's maintenance database (``postgres``)."""
+    explicit = os.environ.get(ENV_URL)
+    if explicit:
+        if not answers(asyncpg_url(explicit)):
+            _no_server(f"${ENV_URL} is set but the server does not answer")
+        yield explicit
+        return
+    if answers(DEFAULT_URL):
+        yield DEFAULT_URL
+        return
+    try:
+        cluster = Cluster().start()
+    except Exception as exc:
+        _no_server(f"nothing on 127.0.0.1:5432 and no throwaway cluster: {exc}")
+        return
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh database for this run (``agent_storage_test_<random>``), dropped after.
+
+    When the server refuses CREATE DATABASE (a restricted ``$AGENT_STORAGE_TEST_PG_URL``),
+    the given database is used as is: every store still has its own schema.
+    """
+    name = f"agent_storage_test_{RUN_TOKEN}"
+    try:
+        asyncio.run(execute(pg_server, f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        import asyncpg
+
+        if not isinstance(exc, asyncpg.InsufficientPrivilegeError):
+            raise
+        try:
+            yield pg_server
+        finally:  # a shared database: remove what this run made
+            drops = [f'DROP SCHEMA IF EXISTS "{s}" CASCADE' for s in _made_schemas]
+            asyncio.run(execute(pg_server, *drops))
+        return
+    try:
+        yield with_database(pg_server, name)
+    finally:
+        asyncio.run(execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def agent_storage_url(pg_url: str) -> str:
+    """The conformance kit's URL: the run's database."""
+    return pg_url
+
+
+# -- per test: a schema per store ---------------------------------------------------------
+
+
+def new_schema() -> str:
+    """A short schema name unique in this run (index names are prefixed with it)."""
+    name = f"k{RUN_TOKEN}_{next(_schemas)}"
+    _made_schemas.append(name)
+    return name
+
+
+StorageFactory = Callable[..., Awaitable[Storage]]
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def storage_factory(pg_url: str) -> AsyncIterator[StorageFactory]:
+    """``await storage_factory(**options)``: a store in a schema of its own (unless the
+    test names one), initialised unless ``disable_init=True``; closed at teardown."""
+    made: list[Storage] = []
+
+    async def factory(**options: Any) -> Storage:
+        options.setdefault("schema", new_schema())
+        store = open_store(pg_url, fresh=True, **options)
+        made.append(store)
+        if not options.get("disable_init", False):
+            await store.init()
+        return store
+
+    yield factory
+    errors: list[BaseException] = []
+    for store in reversed(made):
+        try:
+            await store.close()
+        except Exception as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def pg_conn(pg_url: str) -> AsyncIterator[Any]:
+    """A raw asyncpg connection to the run's database, for checks behind the store's back."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_url(pg_url), timeout=10)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def own_cluster() -> Iterator[Cluster]:
+    """A throwaway cluster (SSL on, self-signed) that tests may restart or stop at will;
+    never the machine's main server."""
+    try:
+        cluster = Cluster(ssl=True).start()
+    except Exception as exc:
+        _no_server(f"cannot start a throwaway cluster: {exc}")
+        return
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
