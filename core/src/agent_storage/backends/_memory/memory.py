@@ -172,7 +172,7 @@ class MemoryMemory(MemoryDomain):
                 probe = (sel.end,) if sel.end_exclusive else (sel.end, float("inf"))
                 hi = bisect.bisect_left(keys, probe)  # type: ignore[arg-type]
             idx = range(hi - 1, lo - 1, -1) if desc else range(lo, hi)
-            runs.append(keys[i] for i in idx)
+            runs.append(map(keys.__getitem__, idx))  # binds this thread's list now
         if len(runs) == 1:
             return runs[0]
         return heapq.merge(*runs, reverse=desc)
