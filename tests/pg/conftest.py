@@ -142,7 +142,10 @@ async def storage_factory(pg_url: str) -> AsyncIterator[StorageFactory]:
     made: list[Storage] = []
 
     async def factory(**options: Any) -> Storage:
-        options.setdefault("schema", new_schema())
+        if "schema" in options:
+            _made_schemas.append(options["schema"])
+        else:
+            options["schema"] = new_schema()
         store = open_store(pg_url, fresh=True, **options)
         made.append(store)
         if not options.get("disable_init", False):

@@ -112,6 +112,8 @@ def translate(exc: BaseException, secrets: Iterable[str | None] = ()) -> AgentSt
     text = redact(text, [s for s in secrets if s])
     if is_transient(exc):
         return TransientBackendError(f"PostgreSQL unavailable, safe to retry: {text}")
-    if code and code.startswith("22"):
+    if (code and code.startswith("22")) or any(
+        isinstance(item, UnicodeError) for item in _chain(exc)
+    ):  # NUL or a lone surrogate that slipped past validation: the value is at fault
         return ValidationError(f"PostgreSQL refused a value: {text}")
     return BackendError(f"PostgreSQL error: {text}")
