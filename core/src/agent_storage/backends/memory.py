@@ -9,6 +9,10 @@ Data lifetime
     :class:`~agent_storage.Storage` that opened it; it lives until that Storage is closed
     (it survives an event-loop change, which rebuilds the backend). Not persistent.
 
+    An anonymous store's instance therefore declares only ``ttl``; the class (and every
+    named store) declares ``persistent`` too, so the kit's reopen cases run on
+    ``memory://NAME`` and are skipped, with the reason, on ``memory://``.
+
     ``memory://NAME``: every store opened with the same NAME (and ``table_prefix``) in
     this process shares one data set, which outlives ``close()``; reopening the URL sees
     the data ("persistent" within the process, never on disk). NAME is the URL's host
@@ -72,6 +76,8 @@ class MemoryBackend(Backend):
         self.name = self.store_name(url)
         if self.name is None:
             self._state: State = _state.anonymous_state(options)
+            # Its data dies with its Storage: reopening the URL cannot see it.
+            self.capabilities = frozenset({"ttl"})  # type: ignore[misc]
         else:
             self._state = _state.named_state(self.name, options.table_prefix)
         self._domains: dict[str, Domain] = {}

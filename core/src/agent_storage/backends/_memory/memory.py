@@ -379,7 +379,8 @@ class MemoryMemory(MemoryDomain):
             if len(ids) != len(messages) or any(i in self._st.messages for i in ids):
                 raise ValidationError("clone_thread: a message id is already taken")
             self._st.threads[thread.id] = clone(thread)
-            self._st.by_thread.pop(thread.id, None)
+            for _, _, mid in self._st.by_thread.pop(thread.id, []):  # of an expired namesake
+                self._st.messages.pop(mid, None)
             for m in messages:
                 self._put(clone(m), self._st.next_seq())
             return clone(thread), [clone(m) for m in messages]
