@@ -61,12 +61,12 @@ def run_conformance(url: str, extra_args: Sequence[str] = ()) -> int:
     """
     import pytest
 
-    from . import suites
-
     args = [
         "-c", os.devnull,
-        "--rootdir", os.path.dirname(suites.__file__),
+        "--rootdir", os.path.join(os.path.dirname(__file__), "suites"),
         "-p", "no:cacheprovider",
+        # agent_storage is already imported by the caller: its asserts stay plain.
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
         f"--agent-storage-url={url}",
     ]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):

@@ -266,18 +266,6 @@ class TestThreadValidation:
             await storage.memory.update_thread("t", metadata={"k": bad})
         assert await storage.memory.get_thread("t") == before
 
-    def test_records_refuse_unstorable_input(self) -> None:
-        import datetime as dt
-
-        with pytest.raises(ValidationError):
-            Thread(id="t", resource_id="u", created_at=dt.datetime(2024, 1, 1))  # naive
-        with pytest.raises(ValidationError):
-            Thread(id="t", resource_id="u", title="a\x00b")
-        with pytest.raises(ValidationError):
-            Thread(id="", resource_id="u")
-        with pytest.raises(ValidationError):
-            Thread(id="t", resource_id="u", metadata={"x": {1, 2}})
-
     @pytest.mark.parametrize("kwargs", [
         {"order_by": "id"},
         {"order_by": "created_at; DROP TABLE threads"},
@@ -304,6 +292,22 @@ class TestThreadValidation:
         threads = await _matrix_threads(storage)
         page = await storage.memory.list_threads(order_by="created_at", direction="ASC")
         assert ids(page.items) == _expected(threads, "created_at", "asc")
+
+
+class TestThreadRecords:
+    """Records refuse bad input before any store sees it."""
+
+    def test_records_refuse_unstorable_input(self) -> None:
+        import datetime as dt
+
+        with pytest.raises(ValidationError):
+            Thread(id="t", resource_id="u", created_at=dt.datetime(2024, 1, 1))  # naive
+        with pytest.raises(ValidationError):
+            Thread(id="t", resource_id="u", title="a\x00b")
+        with pytest.raises(ValidationError):
+            Thread(id="", resource_id="u")
+        with pytest.raises(ValidationError):
+            Thread(id="t", resource_id="u", metadata={"x": {1, 2}})
 
 
 class TestListThreads:
