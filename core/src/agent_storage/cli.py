@@ -54,7 +54,7 @@ def _secrets(argv: Sequence[str]) -> list[str]:
             rest = text.partition("://")[2]
             userinfo = rest.rpartition("@")[0]
             password = userinfo.partition(":")[2] if ":" in userinfo else None
-        if password:
+        if password and password not in found:
             found.append(password)
     return found
 
@@ -294,9 +294,11 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
     # synchronous: pytest runs its own event loops, so it must not run inside ours
     import importlib.util
 
+    from ._plugins import registry
     from .url import parse_url
 
-    parse_url(args.url)  # a bad URL is a clean error, not a pytest session
+    # a bad URL or a missing backend is a clean error, not a failing pytest session
+    registry().backend_class(parse_url(args.url).scheme)
     missing = [m for m in ("pytest", "pytest_asyncio") if importlib.util.find_spec(m) is None]
     if missing:
         raise AgentStorageError(
