@@ -27,9 +27,14 @@ Initialisation
     Configured ``indexes`` are accepted and ignored (there is nothing to index).
 
 Semantics fixed here (the other backends must match)
-    - Messages carry a save sequence number, process-wide increasing, assigned in list
-      order; reads order by (created_at, seq). Re-saving an existing message id replaces
-      its content (and may move it to another thread or time) but keeps its original seq.
+    - Messages carry a save sequence number, increasing per data set, assigned in list
+      order; reads order by (created_at, seq), so a batch saved with equal timestamps
+      reads back in list order. Re-saving an existing message id replaces the message
+      (content, role, even thread or created_at) but keeps its original seq.
+    - ``save_messages`` returns every message it wrote, in input order, even one that the
+      per-thread limit pruned in the same call.
+    - ``update_step_result`` on a snapshot whose ``context`` is not an object raises
+      ValidationError (it is never overwritten).
     - Writes are all or nothing: everything is checked before the first change.
     - ``Retention.max_messages_per_thread`` prunes the oldest (created_at, seq) messages
       inside ``save_messages``. ``Retention.ttl`` hides expired records from every read
