@@ -3,11 +3,12 @@ root-span listing with filters and pages."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 import pytest
 
-from agent_storage import Span, SpanUpdate, ValidationError
+from agent_storage import Retention, Span, SpanUpdate, ValidationError
 from agent_storage.testing._helpers import ts
 
 pytestmark = pytest.mark.asyncio
@@ -309,3 +310,26 @@ class TestTraceListing:
             SpanUpdate(trace_id="tr-1", span_id="b", parent_span_id="a")])
         page = await storage.observability.list_traces()
         assert [(s.trace_id, s.span_id) for s in page.items] == [("tr-1", "a")]
+
+
+@pytest.mark.agent_storage_requires("ttl")
+class TestSpanRetention:
+    async def test_expired_spans_are_invisible(self, storage_factory: Any) -> None:
+        store = await storage_factory(retention=Retention(ttl={"spans": _dt.timedelta(hours=1)}))
+        now = _dt.datetime.now(_dt.UTC)
+        old, new = now - _dt.timedelta(hours=2), now - _dt.timedelta(minutes=1)
+        await store.observability.create_spans([
+            _span("tr-old", "root", 0, created_at=old, updated_at=old),
+            _span("tr-new", "root", 1, created_at=new, updated_at=new),
+            _span("tr-new", "stale-child", 2, parent_span_id="root", created_at=old,
+                  updated_at=old),
+        ])
+        assert await store.observability.get_span("tr-old", "root") is None
+        assert await store.observability.get_trace("tr-old") is None
+        trace = await store.observability.get_trace("tr-new")
+        assert trace is not None and _span_ids(trace.spans) == ["root"]
+        page = await store.observability.list_traces()
+        assert (_trace_ids(page), page.total) == (["tr-new"], 1)
+        updated = await store.observability.update_spans([
+            SpanUpdate(trace_id="tr-old", span_id="root", status="ok")])
+        assert updated == []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 import pytest
 
-from agent_storage import Score, ValidationError
+from agent_storage import Retention, Score, ValidationError
 from agent_storage.testing._helpers import ts
 
 pytestmark = pytest.mark.asyncio
@@ -167,3 +168,20 @@ class TestScoreListing:
         page = await storage.scores.list_scores(per_page=None)
         assert len(page.items) == 5
         assert (page.total, page.per_page, page.has_more) == (5, None, False)
+
+
+@pytest.mark.agent_storage_requires("ttl")
+class TestScoreRetention:
+    async def test_expired_scores_are_invisible(self, storage_factory: Any) -> None:
+        store = await storage_factory(retention=Retention(ttl={"scores": _dt.timedelta(hours=1)}))
+        now = _dt.datetime.now(_dt.UTC)
+        old, new = now - _dt.timedelta(hours=2), now - _dt.timedelta(minutes=1)
+        await store.scores.save_score(_score(1, id="old", created_at=old))
+        await store.scores.save_score(_score(2, id="new", created_at=new))
+        assert await store.scores.get_score("old") is None
+        fresh = await store.scores.get_score("new")
+        assert fresh is not None and fresh.created_at == new
+        page = await store.scores.list_scores(per_page=1)
+        assert (_ids(page), page.total, page.has_more) == (["new"], 1, False)
+        assert _ids(await store.scores.list_scores(scorer_id="relevance", run_id="run-1")) == [
+            "new"]
