@@ -34,7 +34,7 @@ async def _persist(storage: Any, name: str, run_id: str, status: str = "running"
                    **kwargs: Any) -> WorkflowRun:
     """Persist a run and wait a moment so created_at values of successive runs differ."""
     snapshot = {"status": status, "context": {}, **kwargs.pop("snapshot", {})}
-    run = await storage.workflows.persist_snapshot(name, run_id, snapshot, **kwargs)
+    run: WorkflowRun = await storage.workflows.persist_snapshot(name, run_id, snapshot, **kwargs)
     await asyncio.sleep(0.002)
     return run
 
