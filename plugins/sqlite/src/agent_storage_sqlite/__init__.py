@@ -1,1 +1,1 @@
-"""agent-storage sqlite backend."""
+"""agent-storage SQLite backend (``sqlite:///path.db``, ``sqlite://`` in memory)."""

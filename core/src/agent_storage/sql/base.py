@@ -1,0 +1,407 @@
+"""SqlBackend: what the SQLite and PostgreSQL backends share.
+
+A subclass provides the engine (:meth:`SqlBackend.create_engine`) and the dialect hooks
+below; domains, indexes and migrations are written once in this package.
+
+Hooks a dialect backend overrides (defaults suit PostgreSQL; SQLite overrides some):
+
+* ``dialect_name`` (class var) -- "sqlite" or "postgresql".
+* ``create_engine()`` -- build the AsyncEngine (only when no ``engine=`` option is given).
+* ``setup_engine(engine)`` -- install connection events (pragmas, session settings).
+* ``begin_write(conn)`` -- start a write transaction (SQLite: ``BEGIN IMMEDIATE``).
+* ``init_lock(conn)`` -- called first inside the init/migrate transaction (PostgreSQL:
+  ``pg_advisory_xact_lock``); SQLite relies on ``BEGIN IMMEDIATE`` instead.
+* ``write_guard()`` / ``read_guard()`` -- in-process serialisation (SQLite: one writer;
+  in-memory: one shared connection).
+* ``is_transient(exc)`` -- whether a driver error is safe to retry.
+* ``is_busy(exc)`` -- whether a failed write should be retried here, with backoff.
+* ``insert(table)`` -- the dialect's INSERT with ``on_conflict_do_update``.
+* ``migrations()`` / ``backup_table`` / ``restore_table`` (see :mod:`agent_storage.migrations`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from sqlalchemy import event, func, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..backend import Backend, IndexManager
+from ..domains._base import Domain
+from ..errors import (
+    AgentStorageError,
+    BackendError,
+    ConfigurationError,
+    TransientBackendError,
+)
+from ..naming import index_name
+from ..options import IndexSpec, StoreOptions
+from ..records import MigrationReport, StoreStatus
+from ..url import StoreURL
+from .tables import Codec, Tables, make_codec
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+
+    from ..migrations import Migration
+
+__all__ = ["SqlBackend", "default_index_specs", "sql_log"]
+
+T = TypeVar("T")
+
+sql_log = logging.getLogger("agent_storage.sql")
+
+#: Default indexes of DESIGN section 5: (suffix, logical table, columns, where).
+DEFAULT_INDEXES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
+    ("threads_resource_created", "threads", ("resource_id", "created_at DESC", "id"), None),
+    ("threads_resource_updated", "threads", ("resource_id", "updated_at DESC", "id"), None),
+    ("messages_thread_created", "messages", ("thread_id", "created_at", "seq"), None),
+    ("workflow_runs_name_created", "workflow_runs",
+     ("workflow_name", "created_at DESC", "run_id DESC"), None),
+    ("workflow_runs_created", "workflow_runs", ("created_at DESC", "run_id DESC"), None),
+    ("workflow_runs_resource", "workflow_runs", ("resource_id",), None),
+    ("scores_scorer_created", "scores", ("scorer_id", "created_at"), None),
+    ("scores_created", "scores", ("created_at DESC", "id DESC"), None),
+    ("scores_run", "scores", ("run_id",), None),
+    ("scores_entity", "scores", ("entity_type", "entity_id"), None),
+    ("scores_trace_span", "scores", ("trace_id", "span_id"), None),
+    ("spans_trace_started", "spans", ("trace_id", "started_at"), None),
+    ("spans_root_started", "spans", ("started_at DESC", "trace_id DESC"),
+     "parent_span_id IS NULL"),
+    ("agents_status", "agents", ("status",), None),
+    ("agents_created", "agents", ("created_at DESC", "id DESC"), None),
+)
+
+
+def default_index_specs(table_prefix: str) -> list[IndexSpec]:
+    """The default indexes as IndexSpecs named ``{table_prefix}_{suffix}_idx``."""
+    return [
+        IndexSpec(name=f"{table_prefix}_{suffix}_idx" if table_prefix else f"{suffix}_idx",
+                  table=table, columns=columns, where=where)
+        for suffix, table, columns, where in DEFAULT_INDEXES
+    ]
+
+
+class SqlBackend(Backend):
+    """Base of the SQL backends (see the module docstring for the hooks)."""
+
+    dialect_name: ClassVar[str] = "postgresql"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"indexes", "migrations", "persistent", "multi_process", "engine", "ttl"}
+    )
+    #: Retries of a write that hit a busy/locked database (``is_busy``).
+    busy_retries: ClassVar[int] = 8
+
+    def __init__(self, url: StoreURL, options: StoreOptions) -> None:
+        super().__init__(url, options)
+        self.schema: str | None = self.physical_schema()
+        # Building names validates them (length after prefixing): bad names fail here,
+        # at open_store, before any connection.
+        self.tables = Tables(options.table_prefix, self.schema)
+        self.codec: Codec = make_codec(self.dialect_name)
+        self.retention = options.retention
+        self.default_indexes = [] if options.skip_default_indexes else default_index_specs(
+            options.table_prefix)
+        for spec in [*self.default_indexes, *options.indexes]:
+            index_name(spec.name, self.schema)
+        self._engine: AsyncEngine | None = None
+        self._owns_engine = options.engine is None
+        self._domains: dict[str, Domain] = {}
+        self._init_lock: asyncio.Lock | None = None
+        self._initialized = False
+        self._index_manager: IndexManager | None = None
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def physical_schema(self) -> str | None:
+        """The SQL schema tables live in (None: the connection's default)."""
+        return None
+
+    def create_engine(self) -> AsyncEngine:
+        raise NotImplementedError
+
+    def setup_engine(self, engine: AsyncEngine) -> None:
+        """Install connection events; called once per engine (also a user-supplied one)."""
+
+    async def begin_write(self, conn: AsyncConnection) -> None:
+        await conn.begin()
+
+    async def init_lock(self, conn: AsyncConnection) -> None:
+        """Serialise init/migrate across processes; runs inside the init transaction."""
+
+    def write_guard(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+    def read_guard(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, sa_exc.TimeoutError):
+            return True  # pool checkout timed out
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        return isinstance(exc, ConnectionError | TimeoutError)
+
+    def is_busy(self, exc: BaseException) -> bool:
+        return False
+
+    def insert(self, table: Table) -> Any:
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
+
+    def migrations(self) -> list[Migration]:
+        """The append-only migration list; a backend may append its own versions."""
+        from ..migrations import base_migrations
+
+        return base_migrations()
+
+    async def backup_table(self, conn: AsyncConnection, table: Table, backup: str,
+                           renames: dict[str, str]) -> int:
+        """Copy ``table`` (definition, constraints, indexes, rows) to ``backup``; return
+        the rows copied. ``renames`` maps every table backed up in this run to its copy."""
+        from .. import migrations as mig
+
+        if self.dialect_name == "sqlite":
+            return await mig.sqlite_backup_table(conn, table, backup, renames)
+        return await mig.pg_backup_table(conn, table, backup, renames)
+
+    async def restore_tables(self, conn: AsyncConnection, found: list[tuple[Table, str]],
+                             version: int) -> None:
+        """Replace each live table by its backup ``(table, backup_name)``."""
+        from .. import migrations as mig
+
+        if self.dialect_name == "sqlite":
+            await mig.sqlite_restore_tables(conn, found, version)
+        else:
+            await mig.pg_restore_tables(conn, found, version)
+
+    # -- engine ----------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The AsyncEngine (built on first use; a user-supplied one is never disposed)."""
+        if self._engine is None:
+            engine = self.options.engine
+            if engine is None:
+                engine = self.create_engine()
+            if not isinstance(engine, AsyncEngine):
+                raise ConfigurationError(
+                    f"engine: expected a sqlalchemy AsyncEngine, got {type(engine).__name__}")
+            if engine.dialect.name != self.dialect_name:
+                raise ConfigurationError(
+                    f"engine: a {engine.dialect.name} engine was given to the "
+                    f"{self.dialect_name} backend")
+            self.setup_engine(engine)
+            if self.options.debug:
+                _install_debug_logging(engine)
+            self._engine = engine
+        return self._engine
+
+    # -- connections and transactions ------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (no explicit transaction on SQLite)."""
+        async with self.read_guard():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` in one write transaction; commit, or roll back on any error.
+
+        ``fn`` may run more than once: a write that found the database busy is retried
+        from the start with backoff (its transaction was rolled back).
+        """
+        attempt = 0
+        while True:
+            try:
+                async with self.write_guard():
+                    async with self.engine.connect() as conn:
+                        await self.begin_write(conn)
+                        try:
+                            result = await fn(conn)
+                        except BaseException:
+                            with contextlib.suppress(Exception):
+                                await conn.rollback()
+                            raise
+                        await conn.commit()
+                        return result
+            except AgentStorageError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                if attempt > self.busy_retries or not self.is_busy(exc):
+                    raise
+                delay = min(2.0, 0.01 * 2**attempt) * (0.5 + random.random())
+                sql_log.debug("database busy, retrying write in %.3fs", delay)
+                await asyncio.sleep(delay)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def translate_error(self, exc: BaseException) -> AgentStorageError:
+        """Driver error -> BackendError/TransientBackendError (caller keeps the cause)."""
+        if isinstance(exc, AgentStorageError):
+            return exc
+        orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+        text = f"{type(orig).__name__}: {orig}"
+        if self.is_transient(exc) or self.is_busy(exc):
+            return TransientBackendError(f"{self.backend_name or self.dialect_name}: {text}")
+        return BackendError(f"{self.backend_name or self.dialect_name}: {text}")
+
+    # -- domains ---------------------------------------------------------------------------
+
+    def domain(self, name: str) -> Domain:
+        domain = self._domains.get(name)
+        if domain is None:
+            from . import agents, memory, observability, scores, workflows
+
+            classes: dict[str, Any] = {
+                "memory": memory.SqlMemory,
+                "workflows": workflows.SqlWorkflows,
+                "scores": scores.SqlScores,
+                "observability": observability.SqlObservability,
+                "agents": agents.SqlAgents,
+            }
+            if name not in classes:
+                raise ValueError(f"unknown domain {name!r}")
+            domain = classes[name](self)
+            self._domains[name] = domain
+        return domain
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _lock(self) -> asyncio.Lock:
+        if self._init_lock is None:
+            self._init_lock = asyncio.Lock()
+        return self._init_lock
+
+    async def init(self) -> None:
+        async with self._lock():
+            if self._initialized:
+                return
+            await self._run_migrations(backup=True, dry_run=False)
+            self._initialized = True
+
+    async def migrate(self, *, backup: bool = True, dry_run: bool = False) -> MigrationReport:
+        async with self._lock():
+            try:
+                report = await self._run_migrations(backup=backup, dry_run=dry_run)
+            except AgentStorageError:
+                raise
+            except Exception as exc:
+                raise self.translate_error(exc) from exc
+            if not dry_run:
+                self._initialized = True
+            return report
+
+    async def _run_migrations(self, *, backup: bool, dry_run: bool) -> MigrationReport:
+        from ..migrations import MigrationRunner
+
+        runner = MigrationRunner(self)
+        try:
+            return await runner.run(backup=backup, dry_run=dry_run)
+        except AgentStorageError:
+            raise
+        except Exception as exc:
+            raise self.explain_init_error(exc) from exc
+
+    def explain_init_error(self, exc: BaseException) -> AgentStorageError:
+        """A clearer error for init failures (missing directory, read-only file...)."""
+        return self.translate_error(exc)
+
+    async def restore_backup(self, version: int) -> None:
+        from ..migrations import MigrationRunner
+
+        async with self._lock():
+            try:
+                await MigrationRunner(self).restore(version)
+            except AgentStorageError:
+                raise
+            except Exception as exc:
+                raise self.translate_error(exc) from exc
+
+    async def is_initialized(self) -> bool:
+        from ..migrations import MigrationRunner
+
+        try:
+            return await MigrationRunner(self).current_version() > 0
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
+
+    async def status(self) -> StoreStatus:
+        from ..migrations import MigrationRunner
+
+        runner = MigrationRunner(self)
+        try:
+            version = await runner.current_version()
+            counts: dict[str, int] = {}
+            async with self.read() as conn:
+                for logical, table in self.tables.by_logical.items():
+                    counts[logical] = int(
+                        (await conn.execute(select(func.count()).select_from(table))).scalar_one())
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
+        return StoreStatus(backend=self.backend_name or self.dialect_name, url=str(self.url),
+                           schema_version=version, latest_version=runner.latest_version,
+                           tables=counts)
+
+    @property
+    def indexes(self) -> IndexManager:
+        if self._index_manager is None:
+            from .indexes import SqlIndexManager
+
+            self._index_manager = SqlIndexManager(self)
+        return self._index_manager
+
+    async def close(self) -> None:
+        engine, self._engine = self._engine, None
+        self._initialized = False
+        if engine is not None and self._owns_engine:
+            await engine.dispose()
+
+    def abandon(self) -> None:
+        engine, self._engine = self._engine, None
+        self._initialized = False
+        if engine is not None and self._owns_engine:
+            # The loop that owned the connections is gone: forget them without awaiting.
+            with contextlib.suppress(Exception):
+                engine.sync_engine.dispose(close=False)
+
+
+def _install_debug_logging(engine: AsyncEngine) -> None:
+    """Log every statement with its duration to ``agent_storage.sql`` (never parameters,
+    which may hold user data; the URL and its password are never part of a statement)."""
+    sync = engine.sync_engine
+    if getattr(sync, "_agent_storage_debug", False):
+        return
+    sync._agent_storage_debug = True  # type: ignore[attr-defined]
+
+    @event.listens_for(sync, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                executemany: bool) -> None:
+        conn.info.setdefault("agent_storage_t0", []).append(time.perf_counter())
+
+    @event.listens_for(sync, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+               executemany: bool) -> None:
+        stack = conn.info.get("agent_storage_t0")
+        start = stack.pop() if stack else time.perf_counter()
+        rows = len(params) if executemany and isinstance(params, list | tuple) else 1
+        sql_log.debug("%.3f ms (%d row(s)): %s", (time.perf_counter() - start) * 1000, rows,
+                      " ".join(statement.split()))
+
+    @event.listens_for(sync, "handle_error")
+    def _error(context: Any) -> None:
+        stack = context.connection.info.get("agent_storage_t0") if context.connection else None
+        if stack:
+            stack.pop()
+        sql_log.debug("failed: %s: %s", type(context.original_exception).__name__,
+                      " ".join((context.statement or "").split()))

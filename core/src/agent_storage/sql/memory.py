@@ -1,0 +1,640 @@
+"""The memory domain on SQL: threads, messages (ordered by created_at, seq), resources.
+
+Hot paths (last-N recall, include windows, thread listing, save_messages) use statements
+built once per store and shape, with bound parameters only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter, ThreadSelect
+from ..errors import ThreadNotFoundError
+from ..records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
+from ._common import SqlDomain, json_filter
+from .rows import trusted
+
+__all__ = ["SqlMemory"]
+
+_Thread = trusted(Thread)
+_Message = trusted(Message)
+_Resource = trusted(Resource)
+
+
+class SqlMemory(SqlDomain, MemoryDomain):
+    """MemoryDomain primitives over SQLAlchemy Core."""
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__(backend)
+        th, ms = self.t.threads, self.t.messages
+        self.thread_cols = (th.c.id, th.c.resource_id, th.c.title, th.c.metadata, th.c.agent_id,
+                            th.c.created_at, th.c.updated_at)
+        self.msg_cols = (ms.c.seq, ms.c.id, ms.c.thread_id, ms.c.resource_id, ms.c.role,
+                         ms.c.type, ms.c.content, ms.c.metadata, ms.c.created_at)
+
+    # -- row decoding ----------------------------------------------------------------------
+
+    def _thread(self, r: Any) -> Thread:
+        from_ts = self.c.from_ts
+        return _Thread(id=r[0], resource_id=r[1], title=r[2], metadata=self.c.from_json(r[3]),
+                       agent_id=r[4], created_at=from_ts(r[5]), updated_at=from_ts(r[6]))
+
+    def _ordered(self, rows: Any) -> list[Ordered]:
+        from_json, from_ts = self.c.from_json, self.c.from_ts
+        return [
+            (r[0], _Message(id=r[1], thread_id=r[2], resource_id=r[3], role=r[4], type=r[5],
+                            content=from_json(r[6]), metadata=from_json(r[7]),
+                            created_at=from_ts(r[8])))
+            for r in rows
+        ]
+
+    def _thread_row(self, t: Thread) -> dict[str, Any]:
+        c = self.c
+        return {"id": t.id, "resource_id": t.resource_id, "title": t.title,
+                "metadata": c.json(dict(t.metadata)), "agent_id": t.agent_id,
+                "created_at": c.ts(t.created_at), "updated_at": c.ts(t.updated_at)}
+
+    def _alive(self, table: Any, entity: str) -> Any:
+        """``updated_at > :cutoff_<entity>`` when a TTL applies, else None."""
+        if self._ttl(entity) is None:
+            return None
+        return table.c.updated_at > bindparam(f"cutoff_{entity}")
+
+    def _cutoffs(self) -> dict[str, Any]:
+        out = {}
+        for entity in ("threads", "messages"):
+            cut = self._cutoff(entity)
+            if cut is not None:
+                out[f"cutoff_{entity}"] = cut
+        return out
+
+    # -- threads ---------------------------------------------------------------------------
+
+    async def _get_thread(self, thread_id: str) -> Thread | None:
+        th = self.t.threads
+
+        def build() -> Any:
+            stmt = select(*self.thread_cols).where(th.c.id == bindparam("id"))
+            alive = self._alive(th, "threads")
+            return stmt if alive is None else stmt.where(alive)
+
+        stmt = self._stmt("get_thread", build)
+        async with self.b.read() as conn:
+            row = (await conn.execute(stmt, {"id": thread_id, **self._cutoffs()})).first()
+        return None if row is None else self._thread(row)
+
+    async def _save_thread(self, thread: Thread) -> Thread:
+        th = self.t.threads
+
+        def build() -> Any:
+            ins = self.b.insert(th)
+            return ins.on_conflict_do_update(
+                index_elements=[th.c.id],
+                set_={k: ins.excluded[k] for k in
+                      ("resource_id", "title", "metadata", "agent_id", "updated_at")},
+            ).returning(*self.thread_cols)
+
+        stmt = self._stmt("save_thread", build)
+        row = self._thread_row(thread)
+
+        async def run(conn: AsyncConnection) -> Thread:
+            return self._thread((await conn.execute(stmt, row)).one())
+
+        return await self.b.write(run)
+
+    async def _update_thread(
+        self, thread_id: str, *, title: Any, metadata: Any, merge_metadata: bool,
+        now: _dt.datetime,
+    ) -> Thread | None:
+        th = self.t.threads
+        c = self.c
+
+        async def run(conn: AsyncConnection) -> Thread | None:
+            stmt = select(*self.thread_cols).where(th.c.id == thread_id).with_for_update()
+            alive = self._alive(th, "threads")
+            if alive is not None:
+                stmt = stmt.where(alive)
+            row = (await conn.execute(stmt, self._cutoffs())).first()
+            if row is None:
+                return None
+            current = self._thread(row)
+            new_title = current.title if title is UNSET else title
+            new_meta = dict(current.metadata)
+            if metadata is not UNSET:
+                new_meta = {**new_meta, **metadata} if merge_metadata else dict(metadata)
+            await conn.execute(
+                update(th).where(th.c.id == thread_id).values(
+                    title=new_title, metadata=c.json(new_meta), updated_at=c.ts(now)))
+            return _Thread(id=current.id, resource_id=current.resource_id, title=new_title,
+                           metadata=new_meta, agent_id=current.agent_id,
+                           created_at=current.created_at, updated_at=now)
+
+        return await self.b.write(run)
+
+    async def _delete_thread(self, thread_id: str) -> None:
+        th, ms = self.t.threads, self.t.messages
+
+        async def run(conn: AsyncConnection) -> None:
+            await conn.execute(delete(ms).where(ms.c.thread_id == thread_id))
+            await conn.execute(delete(th).where(th.c.id == thread_id))
+
+        await self.b.write(run)
+
+    def _thread_where(self, flt: ThreadFilter) -> list[Any]:
+        th = self.t.threads
+        where: list[Any] = []
+        if flt.resource_id is not None:
+            where.append(th.c.resource_id == flt.resource_id)
+        if flt.agent_id is not None:
+            where.append(th.c.agent_id == flt.agent_id)
+        if flt.metadata:
+            where.append(json_filter(self.b, th.c.metadata, flt.metadata))
+        cut = self._cutoff("threads")
+        if cut is not None:
+            where.append(th.c.updated_at > cut)
+        return where
+
+    def _order_column(self, order_by: str) -> Any:
+        th = self.t.threads
+        if order_by == "title":
+            return func.coalesce(th.c.title, "")
+        return {"created_at": th.c.created_at, "updated_at": th.c.updated_at}[order_by]
+
+    async def _select_threads(self, sel: ThreadSelect) -> list[Thread]:
+        th = self.t.threads
+        col = self._order_column(sel.order_by)
+        desc = sel.direction == "desc"
+        where = self._thread_where(sel.filter)
+        if sel.after is not None:
+            value, last_id = sel.after
+            if sel.order_by != "title":
+                value = self.c.ts(value)
+            key, bound = tuple_(col, th.c.id), tuple_(literal(value), literal(last_id))
+            where.append(key < bound if desc else key > bound)
+        stmt = select(*self.thread_cols).where(*where)
+        if desc:
+            stmt = stmt.order_by(col.desc(), th.c.id.desc())
+        else:
+            stmt = stmt.order_by(col.asc(), th.c.id.asc())
+        if sel.limit is not None:
+            stmt = stmt.limit(sel.limit)
+        if sel.offset:
+            stmt = stmt.offset(sel.offset)
+        async with self.b.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [self._thread(r) for r in rows]
+
+    async def _count_threads(self, flt: ThreadFilter) -> int:
+        stmt = select(func.count()).select_from(self.t.threads).where(*self._thread_where(flt))
+        async with self.b.read() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    # -- messages: reads -------------------------------------------------------------------
+
+    def _message_stmt(self, sel: MessageSelect, *, count: bool) -> tuple[Any, dict[str, Any]]:
+        """The statement for ``sel`` (built once per shape) and its parameters."""
+        ms = self.t.messages
+        one = len(sel.thread_ids) == 1
+        ttl = self._ttl("messages") is not None
+        shape = (
+            "count" if count else "select", one, sel.resource_id is not None,
+            sel.start is not None and (sel.start_exclusive, ), sel.end is not None and
+            (sel.end_exclusive, ), sel.roles is not None, sel.types is not None,
+            sel.message_ids is not None, ttl,
+            None if count else (sel.order, bool(sel.offset), sel.limit is not None),
+        )
+
+        def build() -> Any:
+            where = [ms.c.thread_id == bindparam("tid") if one
+                     else ms.c.thread_id.in_(bindparam("tids", expanding=True))]
+            if sel.resource_id is not None:
+                where.append(ms.c.resource_id == bindparam("rid"))
+            if sel.start is not None:
+                where.append(ms.c.created_at > bindparam("start") if sel.start_exclusive
+                             else ms.c.created_at >= bindparam("start"))
+            if sel.end is not None:
+                where.append(ms.c.created_at < bindparam("end") if sel.end_exclusive
+                             else ms.c.created_at <= bindparam("end"))
+            if sel.roles is not None:
+                where.append(ms.c.role.in_(bindparam("roles", expanding=True)))
+            if sel.types is not None:
+                where.append(ms.c.type.in_(bindparam("types", expanding=True)))
+            if sel.message_ids is not None:
+                where.append(ms.c.id.in_(bindparam("ids", expanding=True)))
+            if ttl:
+                where.append(ms.c.updated_at > bindparam("cutoff"))
+            if count:
+                return select(func.count()).select_from(ms).where(*where)
+            stmt = select(*self.msg_cols).where(*where)
+            if sel.order == "desc":
+                stmt = stmt.order_by(ms.c.created_at.desc(), ms.c.seq.desc())
+            else:
+                stmt = stmt.order_by(ms.c.created_at.asc(), ms.c.seq.asc())
+            if sel.limit is not None:
+                stmt = stmt.limit(bindparam("limit", literal_execute=False))
+            if sel.offset:
+                stmt = stmt.offset(bindparam("offset"))
+            return stmt
+
+        stmt = self._stmt(shape, build)
+        params: dict[str, Any] = {}
+        if one:
+            params["tid"] = sel.thread_ids[0]
+        else:
+            params["tids"] = list(sel.thread_ids)
+        if sel.resource_id is not None:
+            params["rid"] = sel.resource_id
+        if sel.start is not None:
+            params["start"] = self.c.ts(sel.start)
+        if sel.end is not None:
+            params["end"] = self.c.ts(sel.end)
+        if sel.roles is not None:
+            params["roles"] = list(sel.roles)
+        if sel.types is not None:
+            params["types"] = list(sel.types)
+        if sel.message_ids is not None:
+            params["ids"] = list(sel.message_ids)
+        if ttl:
+            params["cutoff"] = self._cutoff("messages")
+        if not count:
+            if sel.limit is not None:
+                params["limit"] = sel.limit
+            if sel.offset:
+                params["offset"] = sel.offset
+        return stmt, params
+
+    async def _select_messages(self, sel: MessageSelect) -> list[Ordered]:
+        if sel.limit == 0 or (sel.message_ids is not None and not sel.message_ids):
+            return []
+        stmt, params = self._message_stmt(sel, count=False)
+        async with self.b.read() as conn:
+            rows = (await conn.execute(stmt, params)).all()
+        return self._ordered(rows)
+
+    async def _count_messages(self, sel: MessageSelect) -> int:
+        if sel.message_ids is not None and not sel.message_ids:
+            return 0
+        stmt, params = self._message_stmt(sel, count=True)
+        async with self.b.read() as conn:
+            return int((await conn.execute(stmt, params)).scalar_one())
+
+    def _window_stmt(self, n: int, owner: bool) -> Any:
+        """UNION ALL of, per include i: up to ``before_i`` older rows, the row, up to
+        ``after_i`` newer rows, each a keyset scan of (thread_id, created_at, seq) from
+        the anchor. Never a window function over the thread."""
+        ms = self.t.messages
+        ttl = self._ttl("messages") is not None
+        arms = []
+        for i in range(n):
+            a_where = [ms.c.id == bindparam(f"id{i}")]
+            if owner:
+                a_where.append(ms.c.resource_id == bindparam("rid"))
+            if ttl:
+                a_where.append(ms.c.updated_at > bindparam("cutoff"))
+            anchor = select(ms.c.thread_id, ms.c.created_at, ms.c.seq).where(
+                *a_where).subquery(f"anc{i}")
+            for side in ("before", "after"):
+                x = ms.alias(f"{side[:3]}{i}")
+                key, at = tuple_(x.c.created_at, x.c.seq), tuple_(anchor.c.created_at,
+                                                                  anchor.c.seq)
+                where = [x.c.thread_id == anchor.c.thread_id, key < at if side == "before"
+                         else key > at]
+                if ttl:
+                    where.append(x.c.updated_at > bindparam("cutoff"))
+                order = ((x.c.created_at.desc(), x.c.seq.desc()) if side == "before"
+                         else (x.c.created_at.asc(), x.c.seq.asc()))
+                cols = [x.c[c.name] for c in self.msg_cols]
+                inner = (select(*cols).select_from(anchor).join(x, true())
+                         .where(*where).order_by(*order).limit(bindparam(f"{side}{i}"))
+                         .subquery(f"w{side[:3]}{i}"))
+                arms.append(select(*inner.c))
+            arms.append(select(*self.msg_cols).where(*a_where))
+        return union_all(*arms)
+
+    async def _select_windows(
+        self, includes: Sequence[Include], *, resource_id: str | None
+    ) -> list[Ordered]:
+        if not includes:
+            return []
+        stmt = self._stmt(("windows", len(includes), resource_id is not None),
+                          lambda: self._window_stmt(len(includes), resource_id is not None))
+        params: dict[str, Any] = {}
+        for i, inc in enumerate(includes):
+            params[f"id{i}"] = inc.id
+            params[f"before{i}"] = inc.before
+            params[f"after{i}"] = inc.after
+        if resource_id is not None:
+            params["rid"] = resource_id
+        if self._ttl("messages") is not None:
+            params["cutoff"] = self._cutoff("messages")
+        async with self.b.read() as conn:
+            rows = (await conn.execute(stmt, params)).all()
+        return self._ordered(rows)
+
+    async def _get_messages(self, ids: Sequence[str]) -> list[Ordered]:
+        ms = self.t.messages
+        where = [ms.c.id.in_(list(ids))]
+        cut = self._cutoff("messages")
+        if cut is not None:
+            where.append(ms.c.updated_at > cut)
+        async with self.b.read() as conn:
+            rows = (await conn.execute(select(*self.msg_cols).where(*where))).all()
+        return self._ordered(rows)
+
+    # -- messages: writes ------------------------------------------------------------------
+
+    def _upsert_messages(self) -> Any:
+        ms = self.t.messages
+
+        def build() -> Any:
+            ins = self.b.insert(ms)
+            return ins.on_conflict_do_update(
+                index_elements=[ms.c.id],
+                set_={k: ins.excluded[k] for k in ("thread_id", "resource_id", "role", "type",
+                                                   "content", "metadata", "created_at",
+                                                   "updated_at")},
+            )
+
+        return self._stmt("upsert_messages", build)
+
+    async def _owners(self, conn: AsyncConnection, thread_ids: Sequence[str]) -> dict[str, str]:
+        """thread id -> resource_id for the (visible) threads among ``thread_ids``."""
+        th = self.t.threads
+
+        def build() -> Any:
+            stmt = select(th.c.id, th.c.resource_id).where(
+                th.c.id.in_(bindparam("ids", expanding=True)))
+            alive = self._alive(th, "threads")
+            return stmt if alive is None else stmt.where(alive)
+
+        stmt = self._stmt("owners", build)
+        rows = (await conn.execute(stmt, {"ids": list(thread_ids), **self._cutoffs()})).all()
+        return {r[0]: r[1] for r in rows}
+
+    async def _touch(self, conn: AsyncConnection, thread_ids: Sequence[str],
+                     now: _dt.datetime) -> None:
+        th = self.t.threads
+        stmt = self._stmt("touch", lambda: update(th).where(
+            th.c.id.in_(bindparam("ids", expanding=True))).values(updated_at=bindparam("now")))
+        await conn.execute(stmt, {"ids": list(thread_ids), "now": self.c.ts(now)})
+
+    async def _prune(self, conn: AsyncConnection, thread_ids: Sequence[str], keep: int) -> None:
+        """Delete the oldest messages beyond ``keep`` in each thread (same transaction)."""
+        ms = self.t.messages
+
+        def build() -> Any:
+            x = ms.alias("keep")
+            doomed = (select(x.c.seq).where(x.c.thread_id == bindparam("tid"))
+                      .order_by(x.c.created_at.desc(), x.c.seq.desc())
+                      .offset(bindparam("keep")))
+            return delete(ms).where(ms.c.thread_id == bindparam("tid"), ms.c.seq.in_(doomed))
+
+        stmt = self._stmt("prune", build)
+        for tid in thread_ids:
+            await conn.execute(stmt, {"tid": tid, "keep": keep})
+
+    async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
+        thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
+        c = self.c
+        json, ts = c.json, c.ts
+        stamp = ts(now)
+        upsert = self._upsert_messages()
+        keep = self.b.retention.max_messages_per_thread
+
+        async def run(conn: AsyncConnection) -> list[Message]:
+            owners = await self._owners(conn, thread_ids)
+            missing = [t for t in thread_ids if t not in owners]
+            if missing:
+                raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
+            stored: list[Message] = []
+            rows = []
+            for m in messages:
+                owner = m.resource_id if m.resource_id is not None else owners[m.thread_id]
+                if owner != m.resource_id:
+                    m = _Message(id=m.id, thread_id=m.thread_id, role=m.role, content=m.content,
+                                 type=m.type, resource_id=owner, metadata=m.metadata,
+                                 created_at=m.created_at)
+                stored.append(m)
+                rows.append({"id": m.id, "thread_id": m.thread_id, "resource_id": owner,
+                             "role": m.role, "type": m.type, "content": json(m.content),
+                             "metadata": json(dict(m.metadata)), "created_at": ts(m.created_at),
+                             "updated_at": stamp})
+            await conn.execute(upsert, rows)
+            await self._touch(conn, thread_ids, now)
+            if keep is not None:
+                await self._prune(conn, thread_ids, keep)
+            return stored
+
+        return await self.b.write(run)
+
+    async def _update_messages(
+        self, updates: list[MessageUpdate], *, now: _dt.datetime
+    ) -> list[Ordered]:
+        ms = self.t.messages
+        c = self.c
+        by_id = {u.id: u for u in updates}
+
+        async def run(conn: AsyncConnection) -> list[Ordered]:
+            stmt = select(*self.msg_cols).where(ms.c.id.in_(list(by_id))).with_for_update()
+            cut = self._cutoff("messages")
+            if cut is not None:
+                stmt = stmt.where(ms.c.updated_at > cut)
+            current = self._ordered((await conn.execute(stmt)).all())
+            targets = {u.thread_id for u in updates if u.thread_id is not UNSET}
+            owners = await self._owners(conn, sorted(targets)) if targets else {}
+            missing = sorted(targets - set(owners))
+            if missing:
+                raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was updated")
+            touched: set[str] = set()
+            result: list[Ordered] = []
+            rows = []
+            for seq, m in current:
+                u = by_id[m.id]
+                thread_id, resource_id = m.thread_id, m.resource_id
+                if u.thread_id is not UNSET and u.thread_id != m.thread_id:
+                    thread_id, resource_id = u.thread_id, owners[u.thread_id]
+                new = _Message(
+                    id=m.id, thread_id=thread_id, resource_id=resource_id,
+                    role=m.role if u.role is UNSET else u.role,
+                    type=m.type if u.type is UNSET else u.type,
+                    content=m.content if u.content is UNSET else u.content,
+                    metadata=dict(m.metadata) if u.metadata is UNSET
+                    else {**m.metadata, **u.metadata},
+                    created_at=m.created_at,
+                )
+                touched.update((m.thread_id, thread_id))
+                result.append((seq, new))
+                rows.append({"b_id": m.id, "thread_id": thread_id, "resource_id": resource_id,
+                             "role": new.role, "type": new.type, "content": c.json(new.content),
+                             "metadata": c.json(dict(new.metadata)), "updated_at": c.ts(now)})
+            if rows:
+                upd = self._stmt("update_message", lambda: update(ms).where(
+                    ms.c.id == bindparam("b_id")).values(
+                        {k: bindparam(k) for k in ("thread_id", "resource_id", "role", "type",
+                                                   "content", "metadata", "updated_at")}))
+                await conn.execute(upd, rows)
+                await self._touch(conn, sorted(touched), now)
+            return result
+
+        return await self.b.write(run)
+
+    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
+        ms = self.t.messages
+
+        async def run(conn: AsyncConnection) -> int:
+            found = (await conn.execute(
+                select(ms.c.thread_id, func.count()).where(ms.c.id.in_(list(ids)))
+                .group_by(ms.c.thread_id))).all()
+            if not found:
+                return 0
+            await conn.execute(delete(ms).where(ms.c.id.in_(list(ids))))
+            await self._touch(conn, [r[0] for r in found], now)
+            return sum(int(r[1]) for r in found)
+
+        return await self.b.write(run)
+
+    async def _create_thread_with_messages(
+        self, thread: Thread, messages: list[Message]
+    ) -> tuple[Thread, list[Message]]:
+        th, ms = self.t.threads, self.t.messages
+        c = self.c
+        stamp = c.ts(thread.updated_at)
+        rows = [{"id": m.id, "thread_id": m.thread_id, "resource_id": m.resource_id,
+                 "role": m.role, "type": m.type, "content": c.json(m.content),
+                 "metadata": c.json(dict(m.metadata)), "created_at": c.ts(m.created_at),
+                 "updated_at": stamp} for m in messages]
+
+        async def run(conn: AsyncConnection) -> tuple[Thread, list[Message]]:
+            await conn.execute(th.insert(), self._thread_row(thread))
+            if rows:
+                await conn.execute(ms.insert(), rows)
+            return thread, messages
+
+        return await self.b.write(run)
+
+    # -- resources -------------------------------------------------------------------------
+
+    def _resource(self, r: Any) -> Resource:
+        return _Resource(id=r[0], working_memory=r[1], metadata=self.c.from_json(r[2]),
+                         created_at=self.c.from_ts(r[3]), updated_at=self.c.from_ts(r[4]))
+
+    def _resource_cols(self) -> tuple[Any, ...]:
+        rs = self.t.resources
+        return (rs.c.id, rs.c.working_memory, rs.c.metadata, rs.c.created_at, rs.c.updated_at)
+
+    async def _get_resource(self, resource_id: str) -> Resource | None:
+        rs = self.t.resources
+        stmt = select(*self._resource_cols()).where(rs.c.id == resource_id)
+        cut = self._cutoff("resources")
+        if cut is not None:
+            stmt = stmt.where(rs.c.updated_at > cut)
+        async with self.b.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else self._resource(row)
+
+    async def _save_resource(self, resource: Resource) -> Resource:
+        rs = self.t.resources
+        c = self.c
+        ins = self.b.insert(rs)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[rs.c.id],
+            set_={k: ins.excluded[k] for k in ("working_memory", "metadata", "updated_at")},
+        ).returning(*self._resource_cols())
+        row = {"id": resource.id, "working_memory": resource.working_memory,
+               "metadata": c.json(dict(resource.metadata)), "created_at": c.ts(resource.created_at),
+               "updated_at": c.ts(resource.updated_at)}
+
+        async def run(conn: AsyncConnection) -> Resource:
+            return self._resource((await conn.execute(stmt, row)).one())
+
+        return await self.b.write(run)
+
+    async def _update_resource(
+        self, resource_id: str, *, working_memory: Any, metadata: Any, now: _dt.datetime
+    ) -> Resource:
+        rs = self.t.resources
+        c = self.c
+
+        async def run(conn: AsyncConnection) -> Resource:
+            stmt = select(*self._resource_cols()).where(rs.c.id == resource_id).with_for_update()
+            cut = self._cutoff("resources")
+            if cut is not None:
+                stmt = stmt.where(rs.c.updated_at > cut)
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                new = _Resource(id=resource_id,
+                                working_memory=None if working_memory is UNSET else working_memory,
+                                metadata={} if metadata is UNSET else dict(metadata),
+                                created_at=now, updated_at=now)
+                ins = self.b.insert(rs)
+                # An expired row may still be there: replace it wholesale.
+                await conn.execute(ins.on_conflict_do_update(
+                    index_elements=[rs.c.id],
+                    set_={k: ins.excluded[k] for k in ("working_memory", "metadata",
+                                                       "created_at", "updated_at")},
+                ), {"id": new.id, "working_memory": new.working_memory,
+                    "metadata": c.json(dict(new.metadata)), "created_at": c.ts(now),
+                    "updated_at": c.ts(now)})
+                return new
+            cur = self._resource(row)
+            new = _Resource(
+                id=resource_id,
+                working_memory=cur.working_memory if working_memory is UNSET else working_memory,
+                metadata=dict(cur.metadata) if metadata is UNSET
+                else {**cur.metadata, **metadata},
+                created_at=cur.created_at, updated_at=now)
+            await conn.execute(update(rs).where(rs.c.id == resource_id).values(
+                working_memory=new.working_memory, metadata=c.json(dict(new.metadata)),
+                updated_at=c.ts(now)))
+            return new
+
+        return await self.b.write(run)
+
+    # -- stats -----------------------------------------------------------------------------
+
+    async def _stats(self, resource_id: str | None) -> ThreadStats:
+        th, ms = self.t.threads, self.t.messages
+        t_where: list[Any] = []
+        if resource_id is not None:
+            t_where.append(th.c.resource_id == resource_id)
+        cut_t, cut_m = self._cutoff("threads"), self._cutoff("messages")
+        if cut_t is not None:
+            t_where.append(th.c.updated_at > cut_t)
+        m_where = list(t_where)
+        if cut_m is not None:
+            m_where.append(ms.c.updated_at > cut_m)
+        threads = select(func.count(), func.min(th.c.created_at),
+                         func.max(th.c.updated_at)).where(*t_where).subquery("ts")
+        msgs = (select(func.count(), func.min(ms.c.created_at), func.max(ms.c.created_at))
+                .select_from(ms.join(th, ms.c.thread_id == th.c.id)).where(*m_where)
+                .subquery("ms"))
+        tc, mc = list(threads.c), list(msgs.c)
+        stmt = select(tc[0], tc[1], tc[2], mc[0], mc[1], mc[2]).select_from(
+            threads.join(msgs, true()))
+        async with self.b.read() as conn:
+            r = (await conn.execute(stmt)).one()
+        thread_count, message_count = int(r[0]), int(r[3])
+        firsts = [self.c.from_ts(v) for v in (r[1], r[4]) if v is not None]
+        lasts = [self.c.from_ts(v) for v in (r[2], r[5]) if v is not None]
+        return ThreadStats(
+            thread_count=thread_count, message_count=message_count,
+            messages_per_thread=message_count / thread_count if thread_count else 0.0,
+            first_activity=min(firsts) if firsts else None,
+            last_activity=max(lasts) if lasts else None,
+        )
+
