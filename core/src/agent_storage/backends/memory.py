@@ -54,6 +54,7 @@ from ..backend import Backend
 from ..domains import DOMAIN_NAMES
 from ..errors import ValidationError
 from ..hookspecs import hookimpl
+from ..records import StoreStatus
 from ..url import StoreURL
 
 if TYPE_CHECKING:
@@ -130,6 +131,21 @@ class MemoryBackend(Backend):
             from ._memory._state import drop_anonymous
 
             drop_anonymous(self.options)  # nobody can reach an anonymous store after close
+
+    async def status(self) -> StoreStatus:
+        """Row counts per logical table; the memory backend has no schema versions."""
+        st = self._state
+        with st.lock:
+            tables = {
+                "threads": len(st.threads), "messages": len(st.messages),
+                "resources": len(st.resources), "workflow_runs": len(st.runs),
+                "scores": len(st.scores),
+                "spans": sum(len(spans) for spans in st.traces.values()),
+                "agents": len(st.agents),
+                "agent_versions": sum(len(row.versions) for row in st.agents.values()),
+            }
+        return StoreStatus(backend=self.backend_name, url=str(self.url), schema_version=0,
+                           latest_version=0, tables=tables)
 
     def abandon(self) -> None:
         """Nothing is bound to an event loop; the data stays for the rebuilt backend."""
