@@ -77,12 +77,17 @@ async def save_thread_with_messages(
     storage: Storage, count: int, *, resource_id: str = "user-1", thread_id: str | None = None,
     **thread_fields: Any,
 ) -> tuple[Thread, list[Message]]:
-    """Save a thread and ``count`` messages created one second apart; return both."""
+    """Save a thread and ``count`` messages created one second apart; return the thread
+    as stored after the messages, and the messages."""
     thread = await storage.memory.save_thread(
         make_thread(id=thread_id, resource_id=resource_id, **thread_fields)
     )
-    saved = await storage.memory.save_messages(make_messages(thread.id, count)) if count else []
-    return thread, saved
+    if not count:
+        return thread, []
+    saved = await storage.memory.save_messages(make_messages(thread.id, count))
+    bumped = await storage.memory.get_thread(thread.id)  # saving bumped updated_at
+    assert bumped is not None
+    return bumped, saved
 
 
 def make_resource(*, id: str | None = None, **fields: Any) -> Resource:
