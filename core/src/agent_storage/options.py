@@ -58,9 +58,11 @@ class Retention:
 
     ``max_messages_per_thread``: after each ``save_messages`` the oldest messages beyond
     this count are deleted, inside the same transaction (opt-in; None keeps everything).
-    ``ttl``: per entity (:data:`TTL_ENTITIES`), how long a record lives after its last
-    update; expired records are invisible to reads on every backend, and DynamoDB deletes
-    them with its native TTL.
+    ``ttl``: per entity (:data:`TTL_ENTITIES`), how long a record lives: messages, scores
+    and spans from ``created_at``; threads, resources and workflow runs from
+    ``updated_at``. Expired records are invisible to reads and count as missing for writes
+    (saving messages to an expired thread raises ThreadNotFoundError) on every backend;
+    DynamoDB also deletes them with its native TTL.
     """
 
     max_messages_per_thread: int | None = field(default=None, validator=_positive_or_none)

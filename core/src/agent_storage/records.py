@@ -369,11 +369,11 @@ class SpanUpdate:
             name: getattr(self, name) for name in SPAN_UPDATABLE if getattr(self, name) is not UNSET
         }
 
-    def apply(self, span: Span) -> Span:
+    def apply(self, span: Span, now: _dt.datetime | None = None) -> Span:
         """Return ``span`` with this update applied (validated like a new Span)."""
         from attrs import evolve
 
-        return evolve(span, **self.changes(), updated_at=utcnow())
+        return evolve(span, **self.changes(), updated_at=now or utcnow())
 
     def __attrs_post_init__(self) -> None:
         # Validate by applying to a throwaway span: the same rules as Span itself.

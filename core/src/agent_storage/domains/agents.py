@@ -113,7 +113,8 @@ class AgentsDomain(Domain):
 
     @abstractmethod
     async def _create_agent(self, agent: AgentConfig) -> AgentConfig:
-        """Insert the agent row and version 1 atomically; ValidationError if the id exists."""
+        """Insert the agent row and version 1 atomically; ValidationError (nothing written)
+        if the id exists."""
 
     @abstractmethod
     async def _get_agent(self, agent_id: str) -> AgentConfig | None: ...
@@ -151,7 +152,11 @@ class AgentsDomain(Domain):
     @abstractmethod
     async def _activate(
         self, agent_id: str, version: int, *, now: _dt.datetime
-    ) -> AgentConfig | None: ...
+    ) -> AgentConfig | None:
+        """Make ``version`` active. The agent has one updated_at = its last update or
+        activation (``now`` here); get_agent/list_agents show the active version's config
+        with that updated_at; list_agent_versions shows each version as saved. None if the
+        agent or version is missing."""
 
     @abstractmethod
     async def _delete_agent(self, agent_id: str) -> None: ...

@@ -575,10 +575,14 @@ class MemoryDomain(Domain):
 
     @abstractmethod
     async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
-        """One atomic write: check threads exist (ThreadNotFoundError), fill resource_id
-        from the thread, upsert in list order (ties keep list order), set each thread's
-        updated_at=now, prune beyond Retention.max_messages_per_thread (oldest first).
-        Return the stored messages in input order."""
+        """One atomic write: check threads exist (ThreadNotFoundError, nothing written; an
+        expired thread counts as missing), set resource_id to the thread's owner (always,
+        whatever the message says), upsert in list order (ties keep list order), set each
+        thread's updated_at=now, prune beyond Retention.max_messages_per_thread (oldest
+        first, by (created_at, seq)). Re-saving an existing id keeps its ORIGINAL seq (an
+        upsert never touches seq) and may move it to another thread or created_at; both the
+        old and the new thread get updated_at=now. Return the messages as stored, in input
+        order (including any pruned by the limit in this same call)."""
 
     @abstractmethod
     async def _update_messages(
@@ -586,7 +590,9 @@ class MemoryDomain(Domain):
     ) -> list[Ordered]:
         """Atomic; skip unknown ids; metadata merges; moving a message changes its
         thread_id and resource_id (target thread's owner) and bumps old and new threads'
-        updated_at; any other change bumps its thread's updated_at."""
+        updated_at; any other change bumps its thread's updated_at. Every target thread_id
+        given must exist (even for unknown message ids), else ThreadNotFoundError and
+        nothing is written."""
 
     @abstractmethod
     async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
@@ -613,7 +619,12 @@ class MemoryDomain(Domain):
         UNSET; metadata merged (shallow) unless UNSET; updated_at=now."""
 
     @abstractmethod
-    async def _stats(self, resource_id: str | None) -> ThreadStats: ...
+    async def _stats(self, resource_id: str | None) -> ThreadStats:
+        """Over the owner's live threads (all threads if None), in one query:
+        thread_count; message_count = messages of those threads; messages_per_thread =
+        message_count / thread_count (0.0 when no thread); first_activity =
+        min(thread.created_at, message.created_at); last_activity = max(thread.updated_at,
+        message.created_at); both None when there is no thread."""
 
 
 @frozen(kw_only=True)

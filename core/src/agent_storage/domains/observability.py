@@ -135,7 +135,8 @@ class ObservabilityDomain(Domain):
 
     @abstractmethod
     async def _update_spans(self, updates: list[SpanUpdate], *, now: _dt.datetime) -> list[Span]:
-        """Atomic; ``SpanUpdate.apply`` gives each new span; skip unknown spans."""
+        """Atomic; ``SpanUpdate.apply(span, now=now)`` gives each new span; skip unknown
+        spans; return the updated spans in input order."""
 
     @abstractmethod
     async def _get_span(self, trace_id: str, span_id: str) -> Span | None: ...
@@ -147,7 +148,7 @@ class ObservabilityDomain(Domain):
     async def _select_roots(
         self, flt: TraceFilter, *, offset: int, limit: int | None
     ) -> list[Span]:
-        """Root spans ordered by started_at desc, trace_id desc."""
+        """Root spans ordered by started_at desc, trace_id desc, span_id desc."""
 
     @abstractmethod
     async def _count_roots(self, flt: TraceFilter) -> int: ...

@@ -171,13 +171,14 @@ class WorkflowsDomain(Domain):
 
     @abstractmethod
     async def _get_run(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
-        """By run_id (and workflow_name if given); if several match, the newest."""
+        """By run_id (and workflow_name if given); if several match, the newest by
+        (created_at, updated_at, workflow_name), highest wins."""
 
     @abstractmethod
     async def _select_runs(
         self, flt: RunFilter, *, offset: int, limit: int | None
     ) -> list[WorkflowRun]:
-        """Ordered by created_at desc, run_id desc."""
+        """Ordered by created_at desc, run_id desc, workflow_name desc."""
 
     @abstractmethod
     async def _count_runs(self, flt: RunFilter) -> int: ...
@@ -186,7 +187,9 @@ class WorkflowsDomain(Domain):
     async def _update_step_result(
         self, workflow_name: str, run_id: str, step_id: str, result: Any, *, now: _dt.datetime
     ) -> WorkflowRun | None:
-        """Row-locked read-modify-write of snapshot["context"][step_id]; None if missing."""
+        """Row-locked read-modify-write of snapshot["context"][step_id] (creating "context"
+        if absent; a "context" that is not an object -> ValidationError, nothing written);
+        updated_at=now; None if the run is missing."""
 
     @abstractmethod
     async def _update_state(
