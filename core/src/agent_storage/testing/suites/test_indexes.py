@@ -267,7 +267,12 @@ class TestIndexManagement:
     async def test_default_indexes_exist(self, storage: Any, table: str) -> None:
         listed = await storage.indexes.list(table)
         assert listed, f"no default index on {table}"
-        assert all(table in i.name for i in listed), _names(listed)
+        assert all(_table_is(i, table) for i in listed)
+        # Names say which store and table they serve: two stores sharing a schema (other
+        # table prefixes) must not collide on index names.
+        prefix = storage.backend.options.table_prefix
+        word = table.rsplit("_", 1)[-1]
+        assert all(prefix in i.name and word in i.name for i in listed), _names(listed)
 
     async def test_default_indexes_are_skipped_on_request(self, storage_factory: Any) -> None:
         plain = await storage_factory()
