@@ -192,8 +192,8 @@ def test_one_private_loop_serves_every_caller(store):
         list(pool.map(probe, range(16)))
     assert len(loops) == 1
     loop = loops.pop()
-    assert loop is not None and loop.is_running()
-    assert loop is not asyncio.get_event_loop_policy().get_event_loop()
+    assert loop is sync._runner().loop and loop.is_running()
+    assert sync._runner().thread is not threading.current_thread()
 
 
 def test_context_manager_closes_and_cache_reopens(tmp_path):
