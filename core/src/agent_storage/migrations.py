@@ -284,13 +284,13 @@ async def sqlite_backup_table(conn: AsyncConnection, table: Table, backup: str,
     await conn.execute(text(f"DROP TABLE IF EXISTS {_q(backup)}"))
     table_sql = next(r[2] for r in master if r[0] == "table")
     ddl = _CREATE_TABLE.sub(f"CREATE TABLE {_q(backup)} (", table_sql, count=1)
-    await conn.execute(text(_references(ddl, renames)))
+    await conn.exec_driver_sql(_references(ddl, renames))
     suffix = backup[len(table.name):]
     for kind, name, sql in master:
         if kind == "index":
             unique = "UNIQUE " if re.match(r"\s*CREATE\s+UNIQUE", sql, re.IGNORECASE) else ""
             head = f"CREATE {unique}INDEX {_q(name + suffix)} ON {_q(backup)} ("
-            await conn.execute(text(_CREATE_INDEX.sub(head, sql, count=1)))
+            await conn.exec_driver_sql(_CREATE_INDEX.sub(head, sql, count=1))
     result = await conn.execute(text(
         f"INSERT INTO {_q(backup)} SELECT * FROM {_q(table.name)}"))  # noqa: S608 (checked names)
     return int(result.rowcount or 0)
@@ -317,7 +317,7 @@ async def sqlite_restore_tables(conn: AsyncConnection, found: list[tuple[Table, 
         rows = master[table.name]
         table_sql = next(r[2] for r in rows if r[0] == "table")
         ddl = _CREATE_TABLE.sub(f"CREATE TABLE {_q(table.name)} (", table_sql, count=1)
-        await conn.execute(text(_references(ddl, renames)))
+        await conn.exec_driver_sql(_references(ddl, renames))
         await conn.execute(text(
             f"INSERT INTO {_q(table.name)} SELECT * FROM {_q(bak)}"))  # noqa: S608
         for kind, name, sql in rows:
@@ -325,7 +325,7 @@ async def sqlite_restore_tables(conn: AsyncConnection, found: list[tuple[Table, 
                 live = name[: -len(suffix)] if name.endswith(suffix) else name
                 unique = "UNIQUE " if re.match(r"\s*CREATE\s+UNIQUE", sql, re.IGNORECASE) else ""
                 head = f"CREATE {unique}INDEX {_q(live)} ON {_q(table.name)} ("
-                await conn.execute(text(_CREATE_INDEX.sub(head, sql, count=1)))
+                await conn.exec_driver_sql(_CREATE_INDEX.sub(head, sql, count=1))
     for table in reversed(ordered):
         await conn.execute(text(f"DROP TABLE {_q(backups[table.name])}"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from .base import SqlBackend
 
 __all__ = ["SqlDomain", "json_filter"]
+
+# Keys a quoted JSON path label matches exactly (nothing JSON would escape).
+_PLAIN_KEY = re.compile(r'[^"\\\x00-\x1f\x7f]*\Z')
 
 
 class SqlDomain:
@@ -60,8 +64,10 @@ def json_filter(backend: SqlBackend, column: Column[Any], flt: Mapping[str, Any]
     clauses = []
     for i, (key, value) in enumerate(flt.items()):
         p = f"{prefix}{i}"
-        if '"' in key:
-            # A JSON path cannot quote '"': look the key up with json_each instead.
+        plain = _PLAIN_KEY.match(key) is not None
+        if not plain:
+            # A JSON path label cannot hold '"', and SQLite compares labels with the key's
+            # escaped JSON text: look such keys up with json_each (decoded keys) instead.
             each = func.json_each(column).table_valued("key", "type", "atom").alias(f"je{i}")
             kind, atom = each.c.type, each.c.atom
             cond = [each.c.key == bindparam(f"{p}_k", key)]
@@ -78,7 +84,7 @@ def json_filter(backend: SqlBackend, column: Column[Any], flt: Mapping[str, Any]
         else:
             cond += [kind.in_([literal("integer"), literal("real")]),
                      atom == bindparam(f"{p}_v", value)]
-        if '"' in key:
+        if not plain:
             clauses.append(exists(select(literal(1)).select_from(each).where(*cond)))
         else:
             clauses.append(and_(*cond))

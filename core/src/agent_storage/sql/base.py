@@ -60,23 +60,25 @@ sql_log = logging.getLogger("agent_storage.sql")
 
 #: Default indexes of DESIGN section 5: (suffix, logical table, columns, where).
 DEFAULT_INDEXES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
-    ("threads_resource_created", "threads", ("resource_id", "created_at DESC", "id"), None),
-    ("threads_resource_updated", "threads", ("resource_id", "updated_at DESC", "id"), None),
-    ("messages_thread_created", "messages", ("thread_id", "created_at", "seq"), None),
-    ("workflow_runs_name_created", "workflow_runs",
+    # Short suffixes leave room for a schema prefix within 63 bytes. Ties break in the
+    # same direction as the sort key, so one index serves DESC/DESC forward and ASC/ASC
+    # backward.
+    ("threads_res_ctime", "threads", ("resource_id", "created_at DESC", "id DESC"), None),
+    ("threads_res_utime", "threads", ("resource_id", "updated_at DESC", "id DESC"), None),
+    ("messages_thread_ts", "messages", ("thread_id", "created_at", "seq"), None),
+    ("runs_name_ctime", "workflow_runs",
      ("workflow_name", "created_at DESC", "run_id DESC"), None),
-    ("workflow_runs_created", "workflow_runs", ("created_at DESC", "run_id DESC"), None),
-    ("workflow_runs_resource", "workflow_runs", ("resource_id",), None),
-    ("scores_scorer_created", "scores", ("scorer_id", "created_at"), None),
-    ("scores_created", "scores", ("created_at DESC", "id DESC"), None),
+    ("runs_ctime", "workflow_runs", ("created_at DESC", "run_id DESC"), None),
+    ("runs_resource", "workflow_runs", ("resource_id",), None),
+    ("scores_scorer_ts", "scores", ("scorer_id", "created_at"), None),
+    ("scores_ctime", "scores", ("created_at DESC", "id DESC"), None),
     ("scores_run", "scores", ("run_id",), None),
     ("scores_entity", "scores", ("entity_type", "entity_id"), None),
-    ("scores_trace_span", "scores", ("trace_id", "span_id"), None),
-    ("spans_trace_started", "spans", ("trace_id", "started_at"), None),
-    ("spans_root_started", "spans", ("started_at DESC", "trace_id DESC"),
-     "parent_span_id IS NULL"),
+    ("scores_trace", "scores", ("trace_id", "span_id"), None),
+    ("spans_trace_ts", "spans", ("trace_id", "started_at"), None),
+    ("spans_root_ts", "spans", ("started_at DESC", "trace_id DESC"), "parent_span_id IS NULL"),
     ("agents_status", "agents", ("status",), None),
-    ("agents_created", "agents", ("created_at DESC", "id DESC"), None),
+    ("agents_ctime", "agents", ("created_at DESC", "id DESC"), None),
 )
 
 

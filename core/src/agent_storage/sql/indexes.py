@@ -144,7 +144,7 @@ class SqlIndexManager(IndexManager):
     async def create_defaults(self, conn: AsyncConnection) -> None:
         """Default and configured indexes, inside the init transaction (never concurrently)."""
         for spec in [*self.b.default_indexes, *self.b.options.indexes]:
-            await conn.execute(text(self.render(spec)))
+            await conn.exec_driver_sql(self.render(spec))
 
     # -- catalog (SQLite here; PostgreSQL overrides) ----------------------------------------
 
@@ -172,7 +172,7 @@ class SqlIndexManager(IndexManager):
 
     async def _execute_ddl(self, sql: str, *, concurrently: bool) -> None:
         async def run(conn: AsyncConnection) -> None:
-            await conn.execute(text(sql))
+            await conn.exec_driver_sql(sql)
 
         await self.b.write(run)
 

@@ -237,7 +237,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             if sel.message_ids is not None:
                 where.append(ms.c.id.in_(bindparam("ids", expanding=True)))
             if ttl:
-                where.append(ms.c.updated_at > bindparam("cutoff"))
+                where.append(ms.c.created_at > bindparam("cutoff"))
             if count:
                 return select(func.count()).select_from(ms).where(*where)
             stmt = select(*self.msg_cols).where(*where)
@@ -305,7 +305,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             if owner:
                 a_where.append(ms.c.resource_id == bindparam("rid"))
             if ttl:
-                a_where.append(ms.c.updated_at > bindparam("cutoff"))
+                a_where.append(ms.c.created_at > bindparam("cutoff"))
             anchor = select(ms.c.thread_id, ms.c.created_at, ms.c.seq).where(
                 *a_where).subquery(f"anc{i}")
             for side in ("before", "after"):
@@ -315,7 +315,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 where = [x.c.thread_id == anchor.c.thread_id, key < at if side == "before"
                          else key > at]
                 if ttl:
-                    where.append(x.c.updated_at > bindparam("cutoff"))
+                    where.append(x.c.created_at > bindparam("cutoff"))
                 order = ((x.c.created_at.desc(), x.c.seq.desc()) if side == "before"
                          else (x.c.created_at.asc(), x.c.seq.asc()))
                 cols = [x.c[c.name] for c in self.msg_cols]
@@ -351,7 +351,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
         where = [ms.c.id.in_(list(ids))]
         cut = self._cutoff("messages")
         if cut is not None:
-            where.append(ms.c.updated_at > cut)
+            where.append(ms.c.created_at > cut)
         async with self.b.read() as conn:
             rows = (await conn.execute(select(*self.msg_cols).where(*where))).all()
         return self._ordered(rows)
@@ -366,8 +366,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             return ins.on_conflict_do_update(
                 index_elements=[ms.c.id],
                 set_={k: ins.excluded[k] for k in ("thread_id", "resource_id", "role", "type",
-                                                   "content", "metadata", "created_at",
-                                                   "updated_at")},
+                                                   "content", "metadata", "created_at")},
             )
 
         return self._stmt("upsert_messages", build)
@@ -412,7 +411,6 @@ class SqlMemory(SqlDomain, MemoryDomain):
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         c = self.c
         json, ts = c.json, c.ts
-        stamp = ts(now)
         upsert = self._upsert_messages()
         keep = self.b.retention.max_messages_per_thread
 
@@ -424,7 +422,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             stored: list[Message] = []
             rows = []
             for m in messages:
-                owner = m.resource_id if m.resource_id is not None else owners[m.thread_id]
+                owner = owners[m.thread_id]  # a message always belongs to its thread's owner
                 if owner != m.resource_id:
                     m = _Message(id=m.id, thread_id=m.thread_id, role=m.role, content=m.content,
                                  type=m.type, resource_id=owner, metadata=m.metadata,
@@ -432,8 +430,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 stored.append(m)
                 rows.append({"id": m.id, "thread_id": m.thread_id, "resource_id": owner,
                              "role": m.role, "type": m.type, "content": json(m.content),
-                             "metadata": json(dict(m.metadata)), "created_at": ts(m.created_at),
-                             "updated_at": stamp})
+                             "metadata": json(dict(m.metadata)), "created_at": ts(m.created_at)})
             await conn.execute(upsert, rows)
             await self._touch(conn, thread_ids, now)
             if keep is not None:
@@ -453,7 +450,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             stmt = select(*self.msg_cols).where(ms.c.id.in_(list(by_id))).with_for_update()
             cut = self._cutoff("messages")
             if cut is not None:
-                stmt = stmt.where(ms.c.updated_at > cut)
+                stmt = stmt.where(ms.c.created_at > cut)
             current = self._ordered((await conn.execute(stmt)).all())
             targets = {u.thread_id for u in updates if u.thread_id is not UNSET}
             owners = await self._owners(conn, sorted(targets)) if targets else {}
@@ -481,12 +478,12 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 result.append((seq, new))
                 rows.append({"b_id": m.id, "thread_id": thread_id, "resource_id": resource_id,
                              "role": new.role, "type": new.type, "content": c.json(new.content),
-                             "metadata": c.json(dict(new.metadata)), "updated_at": c.ts(now)})
+                             "metadata": c.json(dict(new.metadata))})
             if rows:
                 upd = self._stmt("update_message", lambda: update(ms).where(
                     ms.c.id == bindparam("b_id")).values(
                         {k: bindparam(k) for k in ("thread_id", "resource_id", "role", "type",
-                                                   "content", "metadata", "updated_at")}))
+                                                   "content", "metadata")}))
                 await conn.execute(upd, rows)
                 await self._touch(conn, sorted(touched), now)
             return result
@@ -513,11 +510,10 @@ class SqlMemory(SqlDomain, MemoryDomain):
     ) -> tuple[Thread, list[Message]]:
         th, ms = self.t.threads, self.t.messages
         c = self.c
-        stamp = c.ts(thread.updated_at)
         rows = [{"id": m.id, "thread_id": m.thread_id, "resource_id": m.resource_id,
                  "role": m.role, "type": m.type, "content": c.json(m.content),
-                 "metadata": c.json(dict(m.metadata)), "created_at": c.ts(m.created_at),
-                 "updated_at": stamp} for m in messages]
+                 "metadata": c.json(dict(m.metadata)), "created_at": c.ts(m.created_at)}
+                for m in messages]
 
         async def run(conn: AsyncConnection) -> tuple[Thread, list[Message]]:
             await conn.execute(th.insert(), self._thread_row(thread))
@@ -617,7 +613,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             t_where.append(th.c.updated_at > cut_t)
         m_where = list(t_where)
         if cut_m is not None:
-            m_where.append(ms.c.updated_at > cut_m)
+            m_where.append(ms.c.created_at > cut_m)
         threads = select(func.count(), func.min(th.c.created_at),
                          func.max(th.c.updated_at)).where(*t_where).subquery("ts")
         msgs = (select(func.count(), func.min(ms.c.created_at), func.max(ms.c.created_at))

@@ -8,7 +8,6 @@ from sqlalchemy import delete, func, select
 
 from ..domains.scores import ScoreFilter, ScoresDomain
 from ..records import Score
-from ..serde import utcnow
 from ._common import SqlDomain
 from .rows import trusted
 
@@ -39,15 +38,14 @@ class SqlScores(SqlDomain, ScoresDomain):
 
     def _alive(self) -> list[Any]:
         cut = self._cutoff("scores")
-        return [] if cut is None else [self.t.scores.c.updated_at > cut]
+        return [] if cut is None else [self.t.scores.c.created_at > cut]
 
     async def _save_score(self, score: Score) -> Score:
         s = self.t.scores
         c = self.c
         row = {f: getattr(score, f) for f in _FIELDS}
         row.update(input=c.json(score.input), output=c.json(score.output),
-                   metadata=c.json(dict(score.metadata)), created_at=c.ts(score.created_at),
-                   updated_at=c.ts(utcnow()))
+                   metadata=c.json(dict(score.metadata)), created_at=c.ts(score.created_at))
         ins = self.b.insert(s)
         stmt = ins.on_conflict_do_update(
             index_elements=[s.c.id],

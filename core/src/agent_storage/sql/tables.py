@@ -96,8 +96,6 @@ class Tables:
             Column("content", _json(), nullable=False),
             Column("metadata", _json(), nullable=False),
             Column("created_at", _ts(), nullable=False),
-            # When the row was last written: what Retention.ttl counts from.
-            Column("updated_at", _ts(), nullable=False),
         )
         self.resources = Table(
             name("resources"), md,
@@ -137,7 +135,6 @@ class Tables:
             Column("output", _json(), nullable=False),
             Column("metadata", _json(), nullable=False),
             Column("created_at", _ts(), nullable=False),
-            Column("updated_at", _ts(), nullable=False),
         )
         self.spans = Table(
             name("spans"), md,
