@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from agent_storage import Storage, open_store
 from agent_storage.testing.plugin import new_table_prefix
 
