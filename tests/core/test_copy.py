@@ -352,3 +352,16 @@ def test_checksum_is_order_independent_and_content_sensitive():
             d.add(r)
     assert one.hexdigest == two.hexdigest != three.hexdigest
     assert one.count == three.count == 2
+
+
+@requires_sqlite
+def test_docs_copy_page_snippets_run(tmp_path, monkeypatch):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    page = Path(__file__).resolve().parents[2] / "docs" / "copy.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks
+    for index, code in enumerate(blocks):
+        exec(compile(code, f"copy.md[{index}]", "exec"), {"__name__": "__main__"})
+    assert (tmp_path / "new.db").exists()
