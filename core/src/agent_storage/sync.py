@@ -33,6 +33,7 @@ import functools
 import inspect
 import os
 import threading
+import types
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
@@ -165,7 +166,7 @@ class SyncProxy(Generic[D]):
             raise AttributeError(name)
         value = getattr(self._target, name)
         if _is_async_callable(value):
-            return _blocking(value)
+            return _blocking_method(self._target, name, value)
         if callable(value) and not isinstance(value, type):
             return _wrapping(value)
         return _wrap_result(value)
@@ -180,6 +181,22 @@ class SyncProxy(Generic[D]):
 
     def __repr__(self) -> str:
         return f"<sync {self._target!r}>"
+
+
+#: (class, method name) -> blocking function taking the instance first; built once, so an
+#: attribute access costs a dict lookup rather than a signature computation.
+_METHODS: dict[tuple[type, str], Callable[..., Any]] = {}
+
+
+def _blocking_method(target: Any, name: str, bound: Any) -> Callable[..., Any]:
+    unbound = getattr(type(target), name, None)
+    if unbound is None or not inspect.iscoroutinefunction(unbound):
+        return _blocking(bound)  # an instance attribute or an odd callable: wrap as is
+    key = (type(target), name)
+    fn = _METHODS.get(key)
+    if fn is None:
+        fn = _METHODS[key] = _blocking(unbound)
+    return types.MethodType(fn, target)
 
 
 def _blocking(fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
