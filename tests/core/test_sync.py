@@ -258,3 +258,32 @@ def test_sqlite_file_survives_reopen(tmp_path):
         s.memory.save_messages([Message(id="m", thread_id="t", role="user", content="hi")])
     with sync.open_store(url, fresh=True) as s:
         assert [m.content for m in s.memory.list_messages("t").items] == ["hi"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_gets_its_own_loop_thread(store):
+    """gunicorn --preload, multiprocessing 'fork': the child must not wait on the parent's
+    loop thread (which does not exist in the child)."""
+    import time
+
+    store.memory.save_thread(Thread(id="parent", resource_id="u"))
+    pid = os.fork()
+    if pid == 0:  # child: exit code tells the parent what happened
+        code = 1
+        try:
+            store.memory.save_thread(Thread(id="child", resource_id="u"))
+            code = 0 if store.memory.threads().count() == 2 else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the parent's event-loop thread")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.memory.threads().count() == 1  # anonymous memory: the child had a copy
