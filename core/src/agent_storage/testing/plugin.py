@@ -74,10 +74,24 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(*capabilities): skip unless the backend declares every capability "
         "(names from agent_storage.CAPABILITIES)",
     )
-    # `pytest --agent-storage-url=URL` alone means "run the contract against URL".
-    if config.getoption("agent_storage_url") and not config.getoption("file_or_dir"):
-        config.args = [str(SUITES_DIR)]
-        config.args_source = pytest.Config.ArgsSource.ARGS
+    url = config.getoption("agent_storage_url")
+    if url:
+        _check_url(url)
+        # `pytest --agent-storage-url=URL` alone means "run the contract against URL".
+        if not config.getoption("file_or_dir"):
+            config.args = [str(SUITES_DIR)]
+            config.args_source = pytest.Config.ArgsSource.ARGS
+
+
+def _check_url(url: str) -> None:
+    """Refuse a URL no backend can open once, instead of failing every case."""
+    from .._cache import _plan
+    from ..errors import ConfigurationError
+
+    try:
+        _plan(url, {})  # parses, finds the backend class, validates options; no connection
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"{OPTION}: {exc}") from None
 
 
 # -- fixtures ------------------------------------------------------------------------------
