@@ -89,3 +89,11 @@ def json_filter(backend: SqlBackend, column: Column[Any], flt: Mapping[str, Any]
         else:
             clauses.append(and_(*cond))
     return and_(*clauses)
+
+
+def _first(rows: list[Any]) -> Any:
+    return rows[0] if rows else None
+
+
+def _scalar(row: Any) -> Any:
+    return None if row is None else row[0]

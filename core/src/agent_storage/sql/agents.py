@@ -13,7 +13,8 @@ from ..domains.agents import AgentsDomain
 from ..errors import ValidationError
 from ..records import AgentConfig, AgentVersion
 from ..serde import from_wire, to_wire
-from ._common import SqlDomain, json_filter
+from ._common import SqlDomain, _first, _scalar, json_filter
+from .base import Tx
 from .rows import trusted
 
 __all__ = ["SqlAgents"]
@@ -51,20 +52,19 @@ class SqlAgents(SqlDomain, AgentsDomain):
     async def _create_agent(self, agent: AgentConfig) -> AgentConfig:
         ag, av = self.t.agents, self.t.agent_versions
 
-        async def go(conn: Any) -> AgentConfig:
-            found = (await conn.execute(select(ag.c.id).where(ag.c.id == agent.id))).first()
+        def go(tx: Tx) -> AgentConfig:
+            found = tx.first(select(ag.c.id).where(ag.c.id == agent.id))
             if found is not None:
                 raise ValidationError(f"agent {agent.id!r} already exists")
-            await conn.execute(ag.insert(), self._row(agent))
-            await conn.execute(av.insert(), self._version_row(agent, None, agent.created_at))
+            tx.execute(ag.insert(), self._row(agent))
+            tx.execute(av.insert(), self._version_row(agent, None, agent.created_at))
             return agent
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _get_agent(self, agent_id: str) -> AgentConfig | None:
         stmt = select(*self.cols).where(self.t.agents.c.id == agent_id)
-        async with self.b.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        row = _first(await self.b.fetch(stmt))
         return None if row is None else self._agent(row)
 
     async def _update_agent(
@@ -73,23 +73,22 @@ class SqlAgents(SqlDomain, AgentsDomain):
     ) -> AgentConfig | None:
         ag, av = self.t.agents, self.t.agent_versions
 
-        async def go(conn: Any) -> AgentConfig | None:
-            row = (await conn.execute(
-                select(*self.cols).where(ag.c.id == agent_id).with_for_update())).first()
+        def go(tx: Tx) -> AgentConfig | None:
+            row = tx.first(select(*self.cols).where(ag.c.id == agent_id).with_for_update())
             if row is None:
                 return None
             active = self._agent(row)
-            top = (await conn.execute(
-                select(func.max(av.c.version)).where(av.c.agent_id == agent_id))).scalar()
+            top = _scalar(tx.first(
+                select(func.max(av.c.version)).where(av.c.agent_id == agent_id)))
             new = evolve(active, **fields, version=int(top or active.version) + 1,
                          updated_at=now)
-            await conn.execute(av.insert(), self._version_row(new, change_message, now))
+            tx.execute(av.insert(), self._version_row(new, change_message, now))
             values = self._row(new)
             del values["id"]
-            await conn.execute(update(ag).where(ag.c.id == agent_id).values(**values))
+            tx.execute(update(ag).where(ag.c.id == agent_id).values(**values))
             return new
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     def _where(self, status: str | None, metadata: Mapping[str, Any] | None) -> list[Any]:
         ag = self.t.agents
@@ -111,22 +110,19 @@ class SqlAgents(SqlDomain, AgentsDomain):
             stmt = stmt.limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.b.fetch(stmt)
         return [self._agent(r) for r in rows]
 
     async def _count_agents(self, status: str | None, metadata: Mapping[str, Any] | None) -> int:
         stmt = select(func.count()).select_from(self.t.agents).where(
             *self._where(status, metadata))
-        async with self.b.read() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int((await self.b.fetch(stmt))[0][0])
 
     async def _list_versions(self, agent_id: str) -> list[AgentVersion]:
         av = self.t.agent_versions
         stmt = (select(av.c.version, av.c.config, av.c.change_message, av.c.created_at)
                 .where(av.c.agent_id == agent_id).order_by(av.c.version))
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.b.fetch(stmt)
         return [AgentVersion(agent_id=agent_id, version=int(r[0]),
                              config=from_wire(self.c.from_json(r[1]), AgentConfig),
                              change_message=r[2], created_at=self.c.from_ts(r[3]))
@@ -136,27 +132,27 @@ class SqlAgents(SqlDomain, AgentsDomain):
                         now: _dt.datetime) -> AgentConfig | None:
         ag, av = self.t.agents, self.t.agent_versions
 
-        async def go(conn: Any) -> AgentConfig | None:
-            current = (await conn.execute(
-                select(ag.c.created_at).where(ag.c.id == agent_id).with_for_update())).first()
-            row = (await conn.execute(select(av.c.config).where(
-                av.c.agent_id == agent_id, av.c.version == version))).first()
+        def go(tx: Tx) -> AgentConfig | None:
+            current = tx.first(
+                select(ag.c.created_at).where(ag.c.id == agent_id).with_for_update())
+            row = tx.first(select(av.c.config).where(
+                av.c.agent_id == agent_id, av.c.version == version))
             if current is None or row is None:
                 return None
             config = from_wire(self.c.from_json(row[0]), AgentConfig)
             agent = evolve(config, created_at=self.c.from_ts(current[0]), updated_at=now)
             values = self._row(agent)
             del values["id"]
-            await conn.execute(update(ag).where(ag.c.id == agent_id).values(**values))
+            tx.execute(update(ag).where(ag.c.id == agent_id).values(**values))
             return agent
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _delete_agent(self, agent_id: str) -> None:
         ag, av = self.t.agents, self.t.agent_versions
 
-        async def go(conn: Any) -> None:
-            await conn.execute(delete(av).where(av.c.agent_id == agent_id))
-            await conn.execute(delete(ag).where(ag.c.id == agent_id))
+        def go(tx: Tx) -> None:
+            tx.execute(delete(av).where(av.c.agent_id == agent_id))
+            tx.execute(delete(ag).where(ag.c.id == agent_id))
 
-        await self.b.write(go)
+        await self.b.transact(go)

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     from ..migrations import Migration
 
-__all__ = ["SqlBackend", "default_index_specs", "sql_log"]
+__all__ = ["SaTx", "SqlBackend", "Tx", "default_index_specs", "sql_log"]
 
 T = TypeVar("T")
 
@@ -246,6 +246,25 @@ class SqlBackend(Backend):
                 sql_log.debug("database busy, retrying write in %.3fs", delay)
                 await asyncio.sleep(delay)
 
+    # -- what the domains call ---------------------------------------------------------------
+    # Domain code is written once against these two calls: ``fetch`` for a read statement
+    # and ``transact`` for a write transaction whose body is a *synchronous* function of a
+    # :class:`Tx`. The defaults run on SQLAlchemy (``run_sync`` inside ``write``); SQLite
+    # runs the whole body in the driver's thread in one hop.
+
+    async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        """Rows (tuples) of one read statement."""
+        async with self.read() as conn:
+            return list((await conn.execute(stmt, params or {})).all())
+
+    async def transact(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` in one write transaction (see :meth:`write`)."""
+
+        async def run(conn: AsyncConnection) -> T:
+            return await conn.run_sync(lambda sync_conn: fn(SaTx(sync_conn)))
+
+        return await self.write(run)
+
     # -- errors ----------------------------------------------------------------------------
 
     def translate_error(self, exc: BaseException) -> AgentStorageError:
@@ -376,6 +395,41 @@ class SqlBackend(Backend):
             # The loop that owned the connections is gone: forget them without awaiting.
             with contextlib.suppress(Exception):
                 engine.sync_engine.dispose(close=False)
+
+
+class Tx:
+    """The synchronous statement API a write transaction body gets."""
+
+    def rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        raise NotImplementedError
+
+    def first(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        rows = self.rows(stmt, params)
+        return rows[0] if rows else None
+
+    def execute(self, stmt: Any, params: dict[str, Any] | None = None) -> int:
+        """Run a statement; return its rowcount."""
+        raise NotImplementedError
+
+    def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+
+class SaTx(Tx):
+    """Tx over a synchronous SQLAlchemy Connection (inside ``AsyncConnection.run_sync``)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        return list(self.conn.execute(stmt, params or {}).all())
+
+    def execute(self, stmt: Any, params: dict[str, Any] | None = None) -> int:
+        return int(self.conn.execute(stmt, params or {}).rowcount)
+
+    def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(stmt, rows)
 
 
 def _install_debug_logging(engine: AsyncEngine) -> None:

@@ -21,12 +21,12 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter, ThreadSelect
 from ..errors import ThreadNotFoundError
 from ..records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
-from ._common import SqlDomain, json_filter
+from ._common import SqlDomain, _first, json_filter
+from .base import Tx
 from .rows import trusted
 
 __all__ = ["SqlMemory"]
@@ -94,8 +94,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             return stmt if alive is None else stmt.where(alive)
 
         stmt = self._stmt("get_thread", build)
-        async with self.b.read() as conn:
-            row = (await conn.execute(stmt, {"id": thread_id, **self._cutoffs()})).first()
+        row = _first(await self.b.fetch(stmt, {"id": thread_id, **self._cutoffs()}))
         return None if row is None else self._thread(row)
 
     async def _save_thread(self, thread: Thread) -> Thread:
@@ -112,10 +111,10 @@ class SqlMemory(SqlDomain, MemoryDomain):
         stmt = self._stmt("save_thread", build)
         row = self._thread_row(thread)
 
-        async def run(conn: AsyncConnection) -> Thread:
-            return self._thread((await conn.execute(stmt, row)).one())
+        def run(tx: Tx) -> Thread:
+            return self._thread(tx.first(stmt, row))
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     async def _update_thread(
         self, thread_id: str, *, title: Any, metadata: Any, merge_metadata: bool,
@@ -124,12 +123,12 @@ class SqlMemory(SqlDomain, MemoryDomain):
         th = self.t.threads
         c = self.c
 
-        async def run(conn: AsyncConnection) -> Thread | None:
+        def run(tx: Tx) -> Thread | None:
             stmt = select(*self.thread_cols).where(th.c.id == thread_id).with_for_update()
             alive = self._alive(th, "threads")
             if alive is not None:
                 stmt = stmt.where(alive)
-            row = (await conn.execute(stmt, self._cutoffs())).first()
+            row = tx.first(stmt, self._cutoffs())
             if row is None:
                 return None
             current = self._thread(row)
@@ -137,23 +136,23 @@ class SqlMemory(SqlDomain, MemoryDomain):
             new_meta = dict(current.metadata)
             if metadata is not UNSET:
                 new_meta = {**new_meta, **metadata} if merge_metadata else dict(metadata)
-            await conn.execute(
+            tx.execute(
                 update(th).where(th.c.id == thread_id).values(
                     title=new_title, metadata=c.json(new_meta), updated_at=c.ts(now)))
             return _Thread(id=current.id, resource_id=current.resource_id, title=new_title,
                            metadata=new_meta, agent_id=current.agent_id,
                            created_at=current.created_at, updated_at=now)
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     async def _delete_thread(self, thread_id: str) -> None:
         th, ms = self.t.threads, self.t.messages
 
-        async def run(conn: AsyncConnection) -> None:
-            await conn.execute(delete(ms).where(ms.c.thread_id == thread_id))
-            await conn.execute(delete(th).where(th.c.id == thread_id))
+        def run(tx: Tx) -> None:
+            tx.execute(delete(ms).where(ms.c.thread_id == thread_id))
+            tx.execute(delete(th).where(th.c.id == thread_id))
 
-        await self.b.write(run)
+        await self.b.transact(run)
 
     def _thread_where(self, flt: ThreadFilter) -> list[Any]:
         th = self.t.threads
@@ -195,14 +194,12 @@ class SqlMemory(SqlDomain, MemoryDomain):
             stmt = stmt.limit(sel.limit)
         if sel.offset:
             stmt = stmt.offset(sel.offset)
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.b.fetch(stmt)
         return [self._thread(r) for r in rows]
 
     async def _count_threads(self, flt: ThreadFilter) -> int:
         stmt = select(func.count()).select_from(self.t.threads).where(*self._thread_where(flt))
-        async with self.b.read() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int((await self.b.fetch(stmt))[0][0])
 
     # -- messages: reads -------------------------------------------------------------------
 
@@ -282,16 +279,14 @@ class SqlMemory(SqlDomain, MemoryDomain):
         if sel.limit == 0 or (sel.message_ids is not None and not sel.message_ids):
             return []
         stmt, params = self._message_stmt(sel, count=False)
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt, params)).all()
+        rows = await self.b.fetch(stmt, params)
         return self._ordered(rows)
 
     async def _count_messages(self, sel: MessageSelect) -> int:
         if sel.message_ids is not None and not sel.message_ids:
             return 0
         stmt, params = self._message_stmt(sel, count=True)
-        async with self.b.read() as conn:
-            return int((await conn.execute(stmt, params)).scalar_one())
+        return int((await self.b.fetch(stmt, params))[0][0])
 
     def _window_stmt(self, n: int, owner: bool) -> Any:
         """UNION ALL of, per include i: up to ``before_i`` older rows, the row, up to
@@ -342,8 +337,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
             params["rid"] = resource_id
         if self._ttl("messages") is not None:
             params["cutoff"] = self._cutoff("messages")
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt, params)).all()
+        rows = await self.b.fetch(stmt, params)
         return self._ordered(rows)
 
     async def _get_messages(self, ids: Sequence[str]) -> list[Ordered]:
@@ -352,8 +346,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
         cut = self._cutoff("messages")
         if cut is not None:
             where.append(ms.c.created_at > cut)
-        async with self.b.read() as conn:
-            rows = (await conn.execute(select(*self.msg_cols).where(*where))).all()
+        rows = await self.b.fetch(select(*self.msg_cols).where(*where))
         return self._ordered(rows)
 
     # -- messages: writes ------------------------------------------------------------------
@@ -371,7 +364,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
 
         return self._stmt("upsert_messages", build)
 
-    async def _owners(self, conn: AsyncConnection, thread_ids: Sequence[str]) -> dict[str, str]:
+    def _owners(self, tx: Tx, thread_ids: Sequence[str]) -> dict[str, str]:
         """thread id -> resource_id for the (visible) threads among ``thread_ids``."""
         th = self.t.threads
 
@@ -382,17 +375,17 @@ class SqlMemory(SqlDomain, MemoryDomain):
             return stmt if alive is None else stmt.where(alive)
 
         stmt = self._stmt("owners", build)
-        rows = (await conn.execute(stmt, {"ids": list(thread_ids), **self._cutoffs()})).all()
+        rows = tx.rows(stmt, {"ids": list(thread_ids), **self._cutoffs()})
         return {r[0]: r[1] for r in rows}
 
-    async def _touch(self, conn: AsyncConnection, thread_ids: Sequence[str],
+    def _touch(self, tx: Tx, thread_ids: Sequence[str],
                      now: _dt.datetime) -> None:
         th = self.t.threads
         stmt = self._stmt("touch", lambda: update(th).where(
             th.c.id.in_(bindparam("ids", expanding=True))).values(updated_at=bindparam("now")))
-        await conn.execute(stmt, {"ids": list(thread_ids), "now": self.c.ts(now)})
+        tx.execute(stmt, {"ids": list(thread_ids), "now": self.c.ts(now)})
 
-    async def _prune(self, conn: AsyncConnection, thread_ids: Sequence[str], keep: int) -> None:
+    def _prune(self, tx: Tx, thread_ids: Sequence[str], keep: int) -> None:
         """Delete the oldest messages beyond ``keep`` in each thread (same transaction)."""
         ms = self.t.messages
 
@@ -405,7 +398,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
 
         stmt = self._stmt("prune", build)
         for tid in thread_ids:
-            await conn.execute(stmt, {"tid": tid, "keep": keep})
+            tx.execute(stmt, {"tid": tid, "keep": keep})
 
     async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
@@ -414,8 +407,8 @@ class SqlMemory(SqlDomain, MemoryDomain):
         upsert = self._upsert_messages()
         keep = self.b.retention.max_messages_per_thread
 
-        async def run(conn: AsyncConnection) -> list[Message]:
-            owners = await self._owners(conn, thread_ids)
+        def run(tx: Tx) -> list[Message]:
+            owners = self._owners(tx, thread_ids)
             missing = [t for t in thread_ids if t not in owners]
             if missing:
                 raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
@@ -431,13 +424,13 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 rows.append({"id": m.id, "thread_id": m.thread_id, "resource_id": owner,
                              "role": m.role, "type": m.type, "content": json(m.content),
                              "metadata": json(dict(m.metadata)), "created_at": ts(m.created_at)})
-            await conn.execute(upsert, rows)
-            await self._touch(conn, thread_ids, now)
+            tx.executemany(upsert, rows)
+            self._touch(tx, thread_ids, now)
             if keep is not None:
-                await self._prune(conn, thread_ids, keep)
+                self._prune(tx, thread_ids, keep)
             return stored
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     async def _update_messages(
         self, updates: list[MessageUpdate], *, now: _dt.datetime
@@ -446,14 +439,14 @@ class SqlMemory(SqlDomain, MemoryDomain):
         c = self.c
         by_id = {u.id: u for u in updates}
 
-        async def run(conn: AsyncConnection) -> list[Ordered]:
+        def run(tx: Tx) -> list[Ordered]:
             stmt = select(*self.msg_cols).where(ms.c.id.in_(list(by_id))).with_for_update()
             cut = self._cutoff("messages")
             if cut is not None:
                 stmt = stmt.where(ms.c.created_at > cut)
-            current = self._ordered((await conn.execute(stmt)).all())
+            current = self._ordered(tx.rows(stmt))
             targets = {u.thread_id for u in updates if u.thread_id is not UNSET}
-            owners = await self._owners(conn, sorted(targets)) if targets else {}
+            owners = self._owners(tx, sorted(targets)) if targets else {}
             missing = sorted(targets - set(owners))
             if missing:
                 raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was updated")
@@ -484,26 +477,26 @@ class SqlMemory(SqlDomain, MemoryDomain):
                     ms.c.id == bindparam("b_id")).values(
                         {k: bindparam(k) for k in ("thread_id", "resource_id", "role", "type",
                                                    "content", "metadata")}))
-                await conn.execute(upd, rows)
-                await self._touch(conn, sorted(touched), now)
+                tx.executemany(upd, rows)
+                self._touch(tx, sorted(touched), now)
             return result
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
         ms = self.t.messages
 
-        async def run(conn: AsyncConnection) -> int:
-            found = (await conn.execute(
+        def run(tx: Tx) -> int:
+            found = tx.rows(
                 select(ms.c.thread_id, func.count()).where(ms.c.id.in_(list(ids)))
-                .group_by(ms.c.thread_id))).all()
+                .group_by(ms.c.thread_id))
             if not found:
                 return 0
-            await conn.execute(delete(ms).where(ms.c.id.in_(list(ids))))
-            await self._touch(conn, [r[0] for r in found], now)
+            tx.execute(delete(ms).where(ms.c.id.in_(list(ids))))
+            self._touch(tx, [r[0] for r in found], now)
             return sum(int(r[1]) for r in found)
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     async def _create_thread_with_messages(
         self, thread: Thread, messages: list[Message]
@@ -515,13 +508,13 @@ class SqlMemory(SqlDomain, MemoryDomain):
                  "metadata": c.json(dict(m.metadata)), "created_at": c.ts(m.created_at)}
                 for m in messages]
 
-        async def run(conn: AsyncConnection) -> tuple[Thread, list[Message]]:
-            await conn.execute(th.insert(), self._thread_row(thread))
+        def run(tx: Tx) -> tuple[Thread, list[Message]]:
+            tx.execute(th.insert(), self._thread_row(thread))
             if rows:
-                await conn.execute(ms.insert(), rows)
+                tx.executemany(ms.insert(), rows)
             return thread, messages
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     # -- resources -------------------------------------------------------------------------
 
@@ -539,8 +532,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
         cut = self._cutoff("resources")
         if cut is not None:
             stmt = stmt.where(rs.c.updated_at > cut)
-        async with self.b.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        row = _first(await self.b.fetch(stmt))
         return None if row is None else self._resource(row)
 
     async def _save_resource(self, resource: Resource) -> Resource:
@@ -555,10 +547,10 @@ class SqlMemory(SqlDomain, MemoryDomain):
                "metadata": c.json(dict(resource.metadata)), "created_at": c.ts(resource.created_at),
                "updated_at": c.ts(resource.updated_at)}
 
-        async def run(conn: AsyncConnection) -> Resource:
-            return self._resource((await conn.execute(stmt, row)).one())
+        def run(tx: Tx) -> Resource:
+            return self._resource(tx.first(stmt, row))
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     async def _update_resource(
         self, resource_id: str, *, working_memory: Any, metadata: Any, now: _dt.datetime
@@ -566,12 +558,12 @@ class SqlMemory(SqlDomain, MemoryDomain):
         rs = self.t.resources
         c = self.c
 
-        async def run(conn: AsyncConnection) -> Resource:
+        def run(tx: Tx) -> Resource:
             stmt = select(*self._resource_cols()).where(rs.c.id == resource_id).with_for_update()
             cut = self._cutoff("resources")
             if cut is not None:
                 stmt = stmt.where(rs.c.updated_at > cut)
-            row = (await conn.execute(stmt)).first()
+            row = tx.first(stmt)
             if row is None:
                 new = _Resource(id=resource_id,
                                 working_memory=None if working_memory is UNSET else working_memory,
@@ -579,7 +571,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
                                 created_at=now, updated_at=now)
                 ins = self.b.insert(rs)
                 # An expired row may still be there: replace it wholesale.
-                await conn.execute(ins.on_conflict_do_update(
+                tx.execute(ins.on_conflict_do_update(
                     index_elements=[rs.c.id],
                     set_={k: ins.excluded[k] for k in ("working_memory", "metadata",
                                                        "created_at", "updated_at")},
@@ -594,12 +586,12 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 metadata=dict(cur.metadata) if metadata is UNSET
                 else {**cur.metadata, **metadata},
                 created_at=cur.created_at, updated_at=now)
-            await conn.execute(update(rs).where(rs.c.id == resource_id).values(
+            tx.execute(update(rs).where(rs.c.id == resource_id).values(
                 working_memory=new.working_memory, metadata=c.json(dict(new.metadata)),
                 updated_at=c.ts(now)))
             return new
 
-        return await self.b.write(run)
+        return await self.b.transact(run)
 
     # -- stats -----------------------------------------------------------------------------
 
@@ -622,8 +614,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
         tc, mc = list(threads.c), list(msgs.c)
         stmt = select(tc[0], tc[1], tc[2], mc[0], mc[1], mc[2]).select_from(
             threads.join(msgs, true()))
-        async with self.b.read() as conn:
-            r = (await conn.execute(stmt)).one()
+        r = (await self.b.fetch(stmt))[0]
         thread_count, message_count = int(r[0]), int(r[3])
         firsts = [self.c.from_ts(v) for v in (r[1], r[4]) if v is not None]
         lasts = [self.c.from_ts(v) for v in (r[2], r[5]) if v is not None]

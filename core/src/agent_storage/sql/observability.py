@@ -10,7 +10,8 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
 from ..domains.observability import ObservabilityDomain, TraceFilter
 from ..records import Span, SpanUpdate
-from ._common import SqlDomain
+from ._common import SqlDomain, _first
+from .base import Tx
 from .rows import trusted
 
 __all__ = ["SqlObservability"]
@@ -78,19 +79,19 @@ class SqlObservability(SqlDomain, ObservabilityDomain):
         stmt = self._stmt("upsert", build)
         rows = [self._row(sp) for sp in spans]
 
-        async def go(conn: Any) -> list[Span]:
-            await conn.execute(stmt, rows)
+        def go(tx: Tx) -> list[Span]:
+            tx.executemany(stmt, rows)
             return spans
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _update_spans(self, updates: list[SpanUpdate], *, now: _dt.datetime) -> list[Span]:
         s = self.t.spans
         by_key = {(u.trace_id, u.span_id): u for u in updates}
 
-        async def go(conn: Any) -> list[Span]:
+        def go(tx: Tx) -> list[Span]:
             stmt = select(*self.cols).where(self._keys(list(by_key)), *self._alive())
-            current = [self._span(r) for r in (await conn.execute(stmt.with_for_update())).all()]
+            current = [self._span(r) for r in tx.rows(stmt.with_for_update())]
             out = []
             for span in current:
                 new = by_key[(span.trace_id, span.span_id)].apply(span)
@@ -105,25 +106,23 @@ class SqlObservability(SqlDomain, ObservabilityDomain):
                     row = self._row(sp)
                     row["b_trace"], row["b_span"] = row.pop("trace_id"), row.pop("span_id")
                     rows.append(row)
-                await conn.execute(upd, rows)
+                tx.executemany(upd, rows)
             return out
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _get_span(self, trace_id: str, span_id: str) -> Span | None:
         s = self.t.spans
         stmt = select(*self.cols).where(s.c.trace_id == trace_id, s.c.span_id == span_id,
                                         *self._alive())
-        async with self.b.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        row = _first(await self.b.fetch(stmt))
         return None if row is None else self._span(row)
 
     async def _get_trace_spans(self, trace_id: str) -> list[Span]:
         s = self.t.spans
         stmt = (select(*self.cols).where(s.c.trace_id == trace_id, *self._alive())
                 .order_by(s.c.started_at, s.c.span_id))
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.b.fetch(stmt)
         return [self._span(r) for r in rows]
 
     def _where(self, flt: TraceFilter) -> list[Any]:
@@ -148,20 +147,17 @@ class SqlObservability(SqlDomain, ObservabilityDomain):
             stmt = stmt.limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.b.fetch(stmt)
         return [self._span(r) for r in rows]
 
     async def _count_roots(self, flt: TraceFilter) -> int:
         stmt = select(func.count()).select_from(self.t.spans).where(*self._where(flt))
-        async with self.b.read() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int((await self.b.fetch(stmt))[0][0])
 
     async def _delete_traces(self, trace_ids: Sequence[str]) -> int:
         s = self.t.spans
 
-        async def go(conn: Any) -> int:
-            result = await conn.execute(delete(s).where(s.c.trace_id.in_(list(trace_ids))))
-            return int(result.rowcount)
+        def go(tx: Tx) -> int:
+            return tx.execute(delete(s).where(s.c.trace_id.in_(list(trace_ids))))
 
-        return await self.b.write(go)
+        return await self.b.transact(go)

@@ -8,7 +8,8 @@ from sqlalchemy import delete, func, select
 
 from ..domains.scores import ScoreFilter, ScoresDomain
 from ..records import Score
-from ._common import SqlDomain
+from ._common import SqlDomain, _first
+from .base import Tx
 from .rows import trusted
 
 __all__ = ["SqlScores"]
@@ -52,16 +53,15 @@ class SqlScores(SqlDomain, ScoresDomain):
             set_={k: ins.excluded[k] for k in row if k != "id"},
         )
 
-        async def go(conn: Any) -> Score:
-            await conn.execute(stmt, row)
+        def go(tx: Tx) -> Score:
+            tx.execute(stmt, row)
             return score
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _get_score(self, score_id: str) -> Score | None:
         stmt = select(*self.cols).where(self.t.scores.c.id == score_id, *self._alive())
-        async with self.b.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        row = _first(await self.b.fetch(stmt))
         return None if row is None else self._score(row)
 
     def _where(self, flt: ScoreFilter) -> list[Any]:
@@ -82,19 +82,17 @@ class SqlScores(SqlDomain, ScoresDomain):
             stmt = stmt.limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.b.fetch(stmt)
         return [self._score(r) for r in rows]
 
     async def _count_scores(self, flt: ScoreFilter) -> int:
         stmt = select(func.count()).select_from(self.t.scores).where(*self._where(flt))
-        async with self.b.read() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int((await self.b.fetch(stmt))[0][0])
 
     async def _delete_score(self, score_id: str) -> None:
         s = self.t.scores
 
-        async def go(conn: Any) -> None:
-            await conn.execute(delete(s).where(s.c.id == score_id))
+        def go(tx: Tx) -> None:
+            tx.execute(delete(s).where(s.c.id == score_id))
 
-        await self.b.write(go)
+        await self.b.transact(go)

@@ -6,12 +6,12 @@ import datetime as _dt
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domains.workflows import RunFilter, WorkflowsDomain
 from ..errors import RunNotFoundError
 from ..records import UNSET, WorkflowRun
-from ._common import SqlDomain
+from ._common import SqlDomain, _first
+from .base import Tx
 from .rows import trusted
 
 __all__ = ["SqlWorkflows"]
@@ -55,10 +55,10 @@ class SqlWorkflows(SqlDomain, WorkflowsDomain):
                "snapshot": c.json(dict(run.snapshot)), "created_at": c.ts(run.created_at),
                "updated_at": c.ts(run.updated_at)}
 
-        async def go(conn: AsyncConnection) -> WorkflowRun:
-            return self._run((await conn.execute(stmt, row)).one())
+        def go(tx: Tx) -> WorkflowRun:
+            return self._run(tx.first(stmt, row))
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _get_run(self, run_id: str, workflow_name: str | None) -> WorkflowRun | None:
         w = self.t.workflow_runs
@@ -66,8 +66,7 @@ class SqlWorkflows(SqlDomain, WorkflowsDomain):
         if workflow_name is not None:
             stmt = stmt.where(w.c.workflow_name == workflow_name)
         stmt = stmt.order_by(w.c.created_at.desc(), w.c.workflow_name.desc()).limit(1)
-        async with self.b.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        row = _first(await self.b.fetch(stmt))
         return None if row is None else self._run(row)
 
     def _where(self, flt: RunFilter) -> list[Any]:
@@ -94,27 +93,25 @@ class SqlWorkflows(SqlDomain, WorkflowsDomain):
             stmt = stmt.limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        async with self.b.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.b.fetch(stmt)
         return [self._run(r) for r in rows]
 
     async def _count_runs(self, flt: RunFilter) -> int:
         stmt = select(func.count()).select_from(self.t.workflow_runs).where(*self._where(flt))
-        async with self.b.read() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int((await self.b.fetch(stmt))[0][0])
 
-    async def _locked(self, conn: AsyncConnection, workflow_name: str,
+    def _locked(self, tx: Tx, workflow_name: str,
                       run_id: str) -> WorkflowRun | None:
         w = self.t.workflow_runs
         stmt = select(*self.cols).where(
             w.c.workflow_name == workflow_name, w.c.run_id == run_id, *self._alive()
         ).with_for_update()
-        row = (await conn.execute(stmt)).first()
+        row = tx.first(stmt)
         return None if row is None else self._run(row)
 
-    async def _store(self, conn: AsyncConnection, run: WorkflowRun) -> None:
+    def _store(self, tx: Tx, run: WorkflowRun) -> None:
         w = self.t.workflow_runs
-        await conn.execute(update(w).where(
+        tx.execute(update(w).where(
             w.c.workflow_name == run.workflow_name, w.c.run_id == run.run_id).values(
                 snapshot=self.c.json(dict(run.snapshot)), status=run.status,
                 updated_at=self.c.ts(run.updated_at)))
@@ -122,8 +119,8 @@ class SqlWorkflows(SqlDomain, WorkflowsDomain):
     async def _update_step_result(
         self, workflow_name: str, run_id: str, step_id: str, result: Any, *, now: _dt.datetime
     ) -> WorkflowRun | None:
-        async def go(conn: AsyncConnection) -> WorkflowRun | None:
-            run = await self._locked(conn, workflow_name, run_id)
+        def go(tx: Tx) -> WorkflowRun | None:
+            run = self._locked(tx, workflow_name, run_id)
             if run is None:
                 return None
             snapshot = dict(run.snapshot)
@@ -134,17 +131,17 @@ class SqlWorkflows(SqlDomain, WorkflowsDomain):
             new = _Run(workflow_name=run.workflow_name, run_id=run.run_id, snapshot=snapshot,
                        resource_id=run.resource_id, status=run.status,
                        created_at=run.created_at, updated_at=now)
-            await self._store(conn, new)
+            self._store(tx, new)
             return new
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _update_state(
         self, workflow_name: str, run_id: str, *, status: str, result: Any, error: Any,
         expected_status: str | None, now: _dt.datetime,
     ) -> WorkflowRun | type[RunNotFoundError] | None:
-        async def go(conn: AsyncConnection) -> WorkflowRun | type[RunNotFoundError] | None:
-            run = await self._locked(conn, workflow_name, run_id)
+        def go(tx: Tx) -> WorkflowRun | type[RunNotFoundError] | None:
+            run = self._locked(tx, workflow_name, run_id)
             if run is None:
                 return RunNotFoundError
             if expected_status is not None and run.status != expected_status:
@@ -158,16 +155,16 @@ class SqlWorkflows(SqlDomain, WorkflowsDomain):
             new = _Run(workflow_name=run.workflow_name, run_id=run.run_id, snapshot=snapshot,
                        resource_id=run.resource_id, status=status,
                        created_at=run.created_at, updated_at=now)
-            await self._store(conn, new)
+            self._store(tx, new)
             return new
 
-        return await self.b.write(go)
+        return await self.b.transact(go)
 
     async def _delete_run(self, workflow_name: str, run_id: str) -> None:
         w = self.t.workflow_runs
 
-        async def go(conn: AsyncConnection) -> None:
-            await conn.execute(delete(w).where(w.c.workflow_name == workflow_name,
+        def go(tx: Tx) -> None:
+            tx.execute(delete(w).where(w.c.workflow_name == workflow_name,
                                                w.c.run_id == run_id))
 
-        await self.b.write(go)
+        await self.b.transact(go)
