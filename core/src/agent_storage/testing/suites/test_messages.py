@@ -323,6 +323,20 @@ class TestMessagePages:
         default = await storage.memory.list_messages("t")
         assert len(default.items) == 40 and default.has_more is True and default.total == 55
 
+    async def test_more_than_a_megabyte_of_messages(self, storage: Any) -> None:
+        # DynamoDB pages queries at 1 MB: a list that stops there loses messages silently.
+        await storage.memory.save_thread(make_thread(id="t"))
+        big = [make_message("t", n, content=f"{n:03d}" + "x" * 60_000) for n in range(24)]
+        for start in range(0, 24, 6):
+            await storage.memory.save_messages(big[start:start + 6])
+        everything = await storage.memory.list_messages("t", per_page=None)
+        assert ids(everything.items) == ids(big) and everything.total == 24
+        newest = await storage.memory.list_messages("t", last=20, with_total=True)
+        assert ids(newest.items) == ids(big[4:]) and newest.total == 24
+        second = await storage.memory.list_messages("t", page=1, per_page=10)
+        assert ids(second.items) == ids(big[10:20]) and second.has_more is True
+        assert second.total == 24
+
     async def test_with_total_false_skips_the_count(self, storage: Any) -> None:
         await _seed(storage, 10)
         page = await storage.memory.list_messages("t", per_page=3, with_total=False)

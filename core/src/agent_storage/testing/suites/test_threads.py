@@ -200,6 +200,20 @@ class TestThreadCrud:
         page = await storage.memory.list_threads(resource_id=thread.resource_id)
         assert page.items[0].title == text
 
+    async def test_timestamps_keep_the_instant_and_microseconds(self, storage: Any) -> None:
+        import datetime as dt
+
+        india = dt.timezone(dt.timedelta(hours=5, minutes=30))
+        created = dt.datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=india)
+        updated = dt.datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=dt.UTC)
+        await storage.memory.save_thread(make_thread(id="t", created_at=created,
+                                                     updated_at=updated))
+        got = await storage.memory.get_thread("t")
+        assert got is not None
+        assert got.created_at == created and got.updated_at == updated
+        assert got.created_at.utcoffset() == dt.timedelta(0)
+        assert got.created_at.microsecond == 123456
+
     async def test_ids_with_separators_and_unicode(self, storage: Any) -> None:
         # Single-table designs build keys from ids: separators must not leak between records.
         owner = "user#1/ü:x"
@@ -484,6 +498,13 @@ class TestThreadQuery:
         q = attrs.evolve(storage.memory.threads().where(resource_id="alice")
                          .order_by("created_at", "asc").offset(2).limit(7), batch_size=3)
         assert [t.id async for t in q] == sorted(ids(alice))[2:9]
+
+    async def test_all_without_a_limit_is_not_capped(self, storage: Any) -> None:
+        for n in range(120):
+            await storage.memory.save_thread(make_thread(id=f"t{n:03d}", created_at=ts(n)))
+        everything = await storage.memory.threads().order_by("created_at", "asc").all()
+        assert ids(everything) == [f"t{n:03d}" for n in range(120)]
+        assert await storage.memory.threads().count() == 120
 
     async def test_streaming_default_batch_reads_everything(self, storage: Any) -> None:
         threads = [await storage.memory.save_thread(make_thread(id=f"t{n:02d}", created_at=ts(n)))
