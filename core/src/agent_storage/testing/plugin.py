@@ -29,7 +29,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -40,12 +40,18 @@ if TYPE_CHECKING:
 # asserts so a failing case shows the values, also when imported into a project's tests.
 pytest.register_assert_rewrite("agent_storage.testing.suites", "agent_storage.testing._helpers")
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 try:  # strict-mode projects need async fixtures marked as such
     import pytest_asyncio
 
-    _async_fixture: Any = pytest_asyncio.fixture(loop_scope="function")
+    _fixture: Any = pytest_asyncio.fixture(loop_scope="function")
 except ImportError:  # pragma: no cover - the kit needs agent-storage[testing]
-    _async_fixture = pytest.fixture
+    _fixture = pytest.fixture
+
+
+def _async_fixture(fn: F) -> F:
+    return cast(F, _fixture(fn))
 
 OPTION = "--agent-storage-url"
 ENV_URL = "AGENT_STORAGE_TEST_URL"
