@@ -48,13 +48,49 @@ def _sqlite_ready() -> bool:
 
 requires_sqlite = pytest.mark.skipif(not _sqlite_ready(), reason="SQLite backend not written yet")
 
-# Each hop of the chain: a factory of a URL from a tmp dir and a unique name. The data set
-# starts in the first and must arrive intact in the last.
-CHAIN: list[tuple[str, Callable[[Path, str], str]]] = [
-    ("memory", lambda tmp, name: f"memory://{name}-src"),
-    ("sqlite", lambda tmp, name: f"sqlite:///{tmp / (name + '.db')}"),
-    ("memory", lambda tmp, name: f"memory://{name}-end"),
+PG_URL = os.environ.get("AGENT_STORAGE_TEST_PG_URL",
+                        "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Each hop of the chain: a URL made from a tmp dir and a unique name (pg: a schema of its
+# own, dropped afterwards). The data set starts in the first hop and must arrive intact in
+# the last; adding a backend to the chain is one line in HOPS and one in CHAINS.
+HOPS: dict[str, Callable[[Path, str], str]] = {
+    "memory": lambda tmp, name: f"memory://{name}-src",
+    "sqlite": lambda tmp, name: f"sqlite:///{tmp / (name + '.db')}",
+    "sqlite-2": lambda tmp, name: f"sqlite:///{tmp / (name + '-2.db')}",
+    "pg": lambda tmp, name: f"{PG_URL}?schema={name}",
+    "memory-end": lambda tmp, name: f"memory://{name}-end",
+}
+CHAINS = [
+    pytest.param(["memory", "memory-end"], id="memory-memory"),
+    pytest.param(["memory", "sqlite", "memory-end"], id="memory-sqlite-memory",
+                 marks=requires_sqlite),
+    pytest.param(["memory", "sqlite", "pg", "sqlite-2", "memory-end"],
+                 id="memory-sqlite-pg-sqlite-memory", marks=requires_sqlite),
 ]
+
+
+async def _pg_ready() -> None:
+    """Skip when no PostgreSQL answers, except under CI=true (it is part of CI)."""
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_URL, timeout=5)
+        await conn.close()
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at {PG_URL}: {exc}")
+
+
+async def _drop_pg_schema(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL, timeout=5)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')  # name: copy + hex
+    finally:
+        await conn.close()
 
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC)
 
@@ -202,13 +238,11 @@ def assert_same(expected: dict[str, list[dict[str, Any]]], got: dict[str, list[d
             assert set(have) == set(want), kind
 
 
-@pytest.mark.parametrize(
-    "hops",
-    [pytest.param([CHAIN[0], CHAIN[-1]], id="memory-memory"),
-     pytest.param(CHAIN, id="-".join(k for k, _ in CHAIN), marks=requires_sqlite)],
-)
+@pytest.mark.parametrize("hops", CHAINS)
 async def test_chain_copies_every_record_field_by_field(tmp_path, name, hops):
-    stores = [_open(make(tmp_path, name)) for _, make in hops]
+    if "pg" in hops:
+        await _pg_ready()
+    stores = [_open(HOPS[hop](tmp_path, name)) for hop in hops]
     try:
         await populate(stores[0])
         original = await dump(stores[0])
@@ -227,6 +261,8 @@ async def test_chain_copies_every_record_field_by_field(tmp_path, name, hops):
     finally:
         for s in stores:
             await s.close()
+        if "pg" in hops:
+            await _drop_pg_schema(name)
 
 
 async def test_rerun_is_idempotent_and_resumes_after_interruption(tmp_path, name):
