@@ -227,7 +227,8 @@ class TestOpenStoreCache:
     async def test_other_options_give_another_store(self, storage: Any) -> None:
         url, options = _target(storage)
         first = open_store(url, **options)
-        second = open_store(url, **{**options, "table_prefix": options["table_prefix"] + "b"})
+        prefix = options.get("table_prefix", "agent_storage")
+        second = open_store(url, **{**options, "table_prefix": prefix + "b"})
         try:
             assert second is not first
         finally:
