@@ -48,6 +48,14 @@ def _sqlite_ready() -> bool:
 
 requires_sqlite = pytest.mark.skipif(not _sqlite_ready(), reason="SQLite backend not written yet")
 
+_DYNAMO_DOMAINS = ("memory", "workflows", "scores", "observability", "agents")
+# DynamoDB lands domain by domain: run its hop once every domain module exists.
+requires_dynamodb = pytest.mark.skipif(
+    not all(importlib.util.find_spec(f"agent_storage_dynamodb.{d}") for d in _DYNAMO_DOMAINS)
+    if importlib.util.find_spec("agent_storage_dynamodb") else True,
+    reason="the DynamoDB backend does not have every domain yet",
+)
+
 PG_URL = os.environ.get("AGENT_STORAGE_TEST_PG_URL",
                         "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -59,6 +67,9 @@ HOPS: dict[str, Callable[[Path, str], str]] = {
     "sqlite": lambda tmp, name: f"sqlite:///{tmp / (name + '.db')}",
     "sqlite-2": lambda tmp, name: f"sqlite:///{tmp / (name + '-2.db')}",
     "pg": lambda tmp, name: f"{PG_URL}?schema={name}",
+    # A table of its own on the moto server the dynamodb_endpoint fixture starts.
+    "dynamodb": lambda tmp, name: (f"dynamodb://{name}?region=us-east-1&create_table=true"
+                                   f"&endpoint_url={_DYNAMO['endpoint']}"),
     "memory-end": lambda tmp, name: f"memory://{name}-end",
 }
 CHAINS = [
@@ -67,7 +78,63 @@ CHAINS = [
                  marks=requires_sqlite),
     pytest.param(["memory", "sqlite", "pg", "sqlite-2", "memory-end"],
                  id="memory-sqlite-pg-sqlite-memory", marks=requires_sqlite),
+    # The issue's chain: every backend in a row, ending on a fresh SQLite file.
+    pytest.param(["memory", "sqlite", "pg", "dynamodb", "sqlite-2"],
+                 id="memory-sqlite-pg-dynamodb-sqlite", marks=[requires_sqlite, requires_dynamodb]),
 ]
+
+
+_DYNAMO: dict[str, str] = {}
+
+#: moto's DynamoDB is not thread-safe: serve one request at a time (as tests/dynamodb does).
+MOTO_SERVER = """
+import os, sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+port = int(sys.argv[1])
+os.environ.setdefault("MOTO_PORT", str(port))
+run_simple("127.0.0.1", port, DomainDispatcherApplication(create_backend_app), threaded=False)
+"""
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint():
+    """A moto server over HTTP (``$AGENT_STORAGE_TEST_DYNAMODB_URL`` replaces it)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    mp = pytest.MonkeyPatch()
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        mp.setenv(key, value)
+    given = os.environ.get("AGENT_STORAGE_TEST_DYNAMODB_URL")
+    proc = None
+    if given:
+        _DYNAMO["endpoint"] = given
+    else:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-c", MOTO_SERVER, str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    raise RuntimeError("the moto server did not start") from None
+                time.sleep(0.1)
+        _DYNAMO["endpoint"] = f"http://127.0.0.1:{port}"
+    yield _DYNAMO["endpoint"]
+    mp.undo()
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 async def _pg_ready() -> None:
@@ -239,9 +306,11 @@ def assert_same(expected: dict[str, list[dict[str, Any]]], got: dict[str, list[d
 
 
 @pytest.mark.parametrize("hops", CHAINS)
-async def test_chain_copies_every_record_field_by_field(tmp_path, name, hops):
+async def test_chain_copies_every_record_field_by_field(tmp_path, name, hops, request):
     if "pg" in hops:
         await _pg_ready()
+    if "dynamodb" in hops:
+        request.getfixturevalue("dynamodb_endpoint")
     stores = [_open(HOPS[hop](tmp_path, name)) for hop in hops]
     try:
         await populate(stores[0])
