@@ -470,3 +470,15 @@ def test_docs_copy_page_snippets_run(tmp_path, monkeypatch):
     for index, code in enumerate(blocks):
         exec(compile(code, f"copy.md[{index}]", "exec"), {"__name__": "__main__"})
     assert (tmp_path / "new.db").exists()
+
+
+async def test_disabled_domains_are_left_out_or_refused(name):
+    src = _open(f"memory://{name}-src")
+    await populate(src, threads=2, per_thread=3)
+    dst = agent_storage.open_store({"default": f"memory://{name}-dst", "scores": False},
+                                   fresh=True)
+    report = await copy_store(src, dst)
+    assert "scores" not in {k.kind for k in report.kinds} and report.ok
+    assert report["threads"].copied == 2
+    with pytest.raises(agent_storage.DomainNotAvailableError, match="scores"):
+        await copy_store(src, dst, domains=["scores"])

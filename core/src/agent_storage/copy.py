@@ -59,7 +59,7 @@ from attrs import evolve, frozen
 
 from .domains import DOMAIN_NAMES
 from .domains._base import Domain
-from .errors import AgentStorageError, ValidationError
+from .errors import AgentStorageError, DomainNotAvailableError, ValidationError
 from .records import AGENT_UPDATABLE, AgentConfig, AgentVersion, Resource, Thread
 from .serde import to_wire
 from .storage import Storage
@@ -487,6 +487,20 @@ def _domains(domains: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(d for d in DOMAIN_NAMES if d in chosen)
 
 
+def _enabled(src: Storage, dst: Storage, asked: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The domains to copy: those asked for (each must be enabled on both sides), else
+    every domain enabled on both sides (a store may disable some: ``{"scores": False}``)."""
+    both = tuple(d for d in DOMAIN_NAMES
+                 if src.get_domain(d) is not None and dst.get_domain(d) is not None)
+    if asked is None:
+        return both
+    missing = [d for d in asked if d not in both]
+    if missing:
+        raise DomainNotAvailableError(
+            f"copy_store: domains {missing} are disabled in the source or the destination")
+    return asked
+
+
 def _batch(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError(f"batch_size: expected an int >= 1, got {batch_size!r}")
@@ -654,14 +668,16 @@ async def copy_store(
 
     ``src``/``dst``: Storage objects, or URLs (opened fresh and closed when done).
     ``domains``: names (or a comma-separated string) among memory, workflows, scores,
-    observability, agents; default all. ``batch_size``: records per read and write.
+    observability, agents; default every domain enabled in both stores (asking for a
+    domain one of them disables raises DomainNotAvailableError). ``batch_size``: records
+    per read and write.
     ``progress``: a callback ``(kind, done, total, phase)``, or ``True``/``"rich"``/
     ``"tqdm"`` for a progress bar per kind (optional dependency). ``verify``: re-read the
     destination and compare counts and checksums; a difference raises
     :class:`CopyVerificationError`. Running it again after an interruption resumes: every
     write is an idempotent upsert.
     """
-    chosen = _domains(domains)
+    asked = None if domains is None else _domains(domains)
     batch = _batch(batch_size)
     opened: list[Storage] = []
     try:
@@ -669,6 +685,7 @@ async def copy_store(
         target = _open(dst, opened)
         if source is target:
             raise ValidationError("copy_store: source and destination are the same store")
+        chosen = _enabled(source, target, asked)
         started = time.monotonic()
         with _Progress(progress) as sink:
             copier = _Copier(source, target, batch, chosen, sink)
