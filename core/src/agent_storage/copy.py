@@ -414,7 +414,7 @@ async def store_digests(
 ) -> dict[str, tuple[int, str]]:
     """Per kind: (record count, checksum) of a store, as :func:`copy_store` verifies them.
     Useful to compare two stores without copying."""
-    chosen = _domains(domains)
+    chosen = _enabled(storage, storage, None if domains is None else _domains(domains))
     reader = _Reader(storage, _batch(batch_size), chosen)
     with _Progress(progress) as sink:
         digests = await _read_all(reader, sink, "verify")
