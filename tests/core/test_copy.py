@@ -452,6 +452,21 @@ async def test_ties_keep_save_order_across_page_boundaries(name):
     assert [m.id for m in last.items] == ids[-2:]
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 100])
+async def test_message_pages_mix_ties_and_distinct_times(name, batch):
+    src, dst = _open(f"memory://{name}-src"), _open(f"memory://{name}-dst")
+    await src.memory.save_thread(Thread(id="t", resource_id="u"))
+    pattern = [0] * 7 + [1] + [2] * 5 + [3, 4] + [5] * 2  # groups of equal timestamps
+    ids = [f"{'zyx'[i % 3]}{i:02d}" for i in range(len(pattern))]  # id order != save order
+    await src.memory.save_messages([Message(id=i, thread_id="t", role="user", content=n,
+                                            created_at=_t(sec))
+                                    for n, (i, sec) in enumerate(zip(ids, pattern, strict=True))])
+    report = await copy_store(src, dst, batch_size=batch)
+    assert report.ok and report["messages"].copied == len(ids)
+    got = await dst.memory.list_messages("t", per_page=None)
+    assert [m.id for m in got.items] == ids
+
+
 def test_checksum_is_order_independent_and_content_sensitive():
     from agent_storage.copy import _Digest
 

@@ -352,12 +352,25 @@ class _Reader:
             yield batch
 
     async def messages(self, thread_id: str) -> AsyncIterator[Sequence[Any]]:
+        """The thread's messages in (created_at, save order), by keyset on created_at: each
+        page starts at the previous page's last timestamp and skips the messages of that
+        timestamp already read (ties are rare, so pages stay ~batch_size). Offsets would make
+        every page re-read the thread up to its offset on backends that cannot seek."""
         memory = self.storage.memory
-        async for items in _pages(lambda p: memory.list_messages(
-                thread_id, page=p, per_page=self.batch, with_total=False)):
+        start = None
+        skip = 0  # messages at `start` already yielded
+        while True:
+            page = await memory.list_messages(thread_id, start=start, per_page=skip + self.batch,
+                                              with_total=False)
+            items = page.items[skip:]
             for m in items:
                 self._seen(m.resource_id)
-            yield items
+            if items:
+                yield items
+            if not page.has_more or not items:
+                return
+            start = items[-1].created_at
+            skip = sum(1 for m in page.items if m.created_at == start)
 
     async def runs(self) -> AsyncIterator[Sequence[Any]]:
         wf = self.storage.workflows
