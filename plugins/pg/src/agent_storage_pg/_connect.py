@@ -9,14 +9,13 @@ error. Passwords live only inside the SQLAlchemy URL, whose ``str``/``repr`` mas
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import TYPE_CHECKING, Any, Final
 
-from agent_storage import serde
 from agent_storage.errors import ConfigurationError
 from agent_storage.options import StoreOptions
 from agent_storage.url import StoreURL
+
+from . import _json
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -27,7 +26,6 @@ __all__ = [
     "DEFAULT_POOL_TIMEOUT",
     "connect_args",
     "create_engine",
-    "install_debug_logging",
     "sqlalchemy_url",
     "url_defaults",
 ]
@@ -37,9 +35,6 @@ DEFAULT_POOL_SIZE: Final = 10
 #: Seconds to wait for a free pooled connection (and to connect).
 DEFAULT_POOL_TIMEOUT: Final = 30.0
 APPLICATION_NAME: Final = "agent-storage"
-
-sql_log = logging.getLogger("agent_storage.sql")
-
 
 def url_defaults(url: StoreURL) -> dict[str, Any]:
     """Connection parts given by the URL itself; keyword options override them."""
@@ -95,12 +90,10 @@ def create_engine(options: StoreOptions) -> AsyncEngine:
         pool_timeout=options.pool_timeout or DEFAULT_POOL_TIMEOUT,
         pool_pre_ping=True,
         hide_parameters=True,  # parameters are user data: keep them out of error strings
-        json_serializer=serde.dumps,
-        json_deserializer=serde.loads,
+        json_serializer=_json.dumps,
+        json_deserializer=_json.loads,
         connect_args=connect_args(options),
     )
-    if options.debug:
-        install_debug_logging(engine)
     return engine
 
 
@@ -117,25 +110,3 @@ def check_user_engine(engine: Any) -> AsyncEngine:
             f"engine: expected a PostgreSQL engine, got dialect {engine.dialect.name!r}"
         )
     return engine
-
-
-def install_debug_logging(engine: AsyncEngine) -> None:
-    """Log every statement with its duration to ``agent_storage.sql`` (debug=True)."""
-    from sqlalchemy import event
-
-    sync_engine = engine.sync_engine
-    if getattr(sync_engine, "_agent_storage_debug", False):
-        return
-    sync_engine._agent_storage_debug = True  # type: ignore[attr-defined]
-
-    @event.listens_for(sync_engine, "before_cursor_execute")
-    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
-                executemany: bool) -> None:
-        conn.info.setdefault("agent_storage_started", []).append(time.perf_counter())
-
-    @event.listens_for(sync_engine, "after_cursor_execute")
-    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
-               executemany: bool) -> None:
-        started = conn.info.get("agent_storage_started") or [time.perf_counter()]
-        elapsed = (time.perf_counter() - started.pop()) * 1000
-        sql_log.info("%.2f ms%s %s", elapsed, " (many)" if executemany else "", statement)

@@ -1,34 +1,61 @@
 """The PostgreSQL backend: :class:`PgBackend` (``postgresql://``, ``postgres://``,
-``postgresql+asyncpg://``)."""
+``postgresql+asyncpg://``), on the shared :class:`agent_storage.sql.SqlBackend`.
+
+What PostgreSQL does differently from the shared defaults:
+
+* every table lives in ``schema`` (default ``public``; created if missing) and index names
+  carry ``{schema}_`` when the schema is not ``public``;
+* ``init()``/``migrate()`` run under ``pg_advisory_xact_lock`` keyed on (schema, table
+  prefix), so processes starting at once apply DDL one after another;
+* reads run on AUTOCOMMIT connections (no BEGIN/ROLLBACK round trips); every write call is
+  one transaction, retried from the start on a deadlock or serialization failure;
+* indexes are built CONCURRENTLY by default; migration backups keep constraints, indexes
+  and their names (see :mod:`agent_storage_pg._migrate`);
+* driver errors are classified by SQLSTATE, with passwords scrubbed from every message.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from agent_storage import naming
-from agent_storage.backend import Backend
-from agent_storage.domains._base import Domain
-from agent_storage.errors import AgentStorageError, NotSupportedError
+from agent_storage.errors import AgentStorageError
 from agent_storage.options import StoreOptions
+from agent_storage.sql.base import SqlBackend
 from agent_storage.url import StoreURL
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 
-from . import _connect, _errors
+from . import _connect, _errors, _json, _migrate
+from ._indexes import PgIndexManager
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from agent_storage.backend import IndexManager
+    from sqlalchemy import Table
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["PgBackend"]
+__all__ = ["PgBackend", "advisory_key"]
+
+#: SQLSTATEs after which a whole write transaction is simply run again.
+_RETRY_WRITE = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 
 
-class PgBackend(Backend):
+def advisory_key(*parts: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_xact_lock`` (same in every process)."""
+    digest = hashlib.blake2b("\x00".join(("agent-storage", *parts)).encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class PgBackend(SqlBackend):
     """PostgreSQL through SQLAlchemy asyncio and asyncpg."""
 
+    dialect_name: ClassVar[str] = "postgresql"
     accepted_options: ClassVar[frozenset[str]] = frozenset({
         "schema", "host", "port", "database", "user", "password", "ssl",
         "pool_size", "pool_timeout", "engine",
-    })
-    capabilities: ClassVar[frozenset[str]] = frozenset({
-        "indexes", "migrations", "persistent", "multi_process", "engine", "ttl",
     })
 
     @classmethod
@@ -36,24 +63,47 @@ class PgBackend(Backend):
         return _connect.url_defaults(url)
 
     def __init__(self, url: StoreURL, options: StoreOptions) -> None:
-        super().__init__(url, options)
-        self.schema = options.schema or "public"
-        naming.check_identifier(self.schema, "schema")
-        for spec in options.indexes:  # over-long names fail at open_store, not at init
-            naming.index_name(spec.name, self.schema)
-        self._owns_engine = options.engine is None
-        self._engine: AsyncEngine | None = (
-            None if options.engine is None else _connect.check_user_engine(options.engine)
-        )
+        super().__init__(url, options)  # checks every table and index name (63 bytes)
+        if options.engine is not None:  # a wrong engine fails at open_store
+            _connect.check_user_engine(options.engine)
+        self.lock_key = advisory_key("init", self.schema or "public", options.table_prefix)
 
-    # -- connections ---------------------------------------------------------------------
+    # -- hooks of SqlBackend ---------------------------------------------------------------
 
-    @property
-    def engine(self) -> AsyncEngine:
-        """The SQLAlchemy AsyncEngine (created on first use unless the user gave one)."""
-        if self._engine is None:
-            self._engine = _connect.create_engine(self.options)
-        return self._engine
+    def physical_schema(self) -> str | None:
+        return self.options.schema or "public"
+
+    def create_engine(self) -> AsyncEngine:
+        return _connect.create_engine(self.options)
+
+    def setup_engine(self, engine: AsyncEngine) -> None:
+        # A user-supplied engine keeps its own JSON serializer if it set one; otherwise it
+        # gets ours, so floats read back as floats (see agent_storage_pg._json).
+        if getattr(engine.dialect, "_json_serializer", None) is None:
+            engine.dialect._json_serializer = _json.dumps  # type: ignore[attr-defined]
+
+    async def init_lock(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key})
+        await self._ensure_schema(conn)
+
+    async def _ensure_schema(self, conn: AsyncConnection) -> None:
+        schema = self.schema or "public"
+        found = await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"),
+                                   {"s": schema})
+        if found.first() is not None:
+            return  # no CREATE privilege needed when the schema is already there
+        try:
+            async with conn.begin_nested():
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        except sa_exc.IntegrityError:
+            # Another store (other table prefix, other lock key) created it this instant.
+            pass
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return _errors.is_transient(exc)
+
+    def is_busy(self, exc: BaseException) -> bool:
+        return _errors.sqlstate_of(exc) in _RETRY_WRITE
 
     def secrets(self) -> tuple[str, ...]:
         """Strings never to show in an error or a log line."""
@@ -62,24 +112,25 @@ class PgBackend(Backend):
     def translate_error(self, exc: BaseException) -> AgentStorageError:
         return _errors.translate(exc, self.secrets())
 
-    async def close(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None and self._owns_engine:
-            await engine.dispose()
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """Reads need no transaction: AUTOCOMMIT saves the BEGIN and ROLLBACK round trips."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
-    def abandon(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None and self._owns_engine:
-            # The pool's loop is gone: forget its connections without awaiting them.
-            engine.sync_engine.dispose(close=False)
+    @property
+    def indexes(self) -> IndexManager:
+        if self._index_manager is None:
+            self._index_manager = PgIndexManager(self)
+        return self._index_manager
 
-    # -- domains (built on agent_storage.sql) --------------------------------------------
+    async def backup_table(self, conn: AsyncConnection, table: Table, backup: str,
+                           renames: dict[str, str]) -> int:
+        return await _migrate.backup_table(conn, table, backup)
 
-    def domain(self, name: str) -> Domain:
-        raise NotSupportedError("the pg domains are not built yet")
-
-    async def init(self) -> None:
-        raise NotSupportedError("the pg backend cannot initialise yet")
+    async def restore_tables(self, conn: AsyncConnection, found: list[tuple[Table, str]],
+                             version: int) -> None:
+        await _migrate.restore_tables(conn, found)
 
     def __repr__(self) -> str:
         return f"<PgBackend {self.url} schema={self.schema}>"
