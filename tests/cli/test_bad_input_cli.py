@@ -5,10 +5,15 @@ command pointed at is exactly as it was (same ``status`` row counts, same thread
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Run
+
+# the cli fixture of tests/cli/conftest.py; not imported from `conftest`, which may be
+# another directory's conftest module when several test dirs run together
+Run = Callable[..., Any]
 
 
 def _fmt(case: tuple[str, ...], url: str, missing_dir: str) -> list[str]:

@@ -50,6 +50,18 @@ class Plugin:
                 register(name, target, schemes=schemes, version=version)
 
 
+@pytest.fixture(autouse=True)
+def _keep_backend_name() -> Any:
+    """Registry.backend_class stamps the registered name on the class; these tests register
+    MemoryBackend under other names, so put the real one back for the other tests."""
+    saved = MemoryBackend.__dict__.get("backend_name")
+    yield
+    if saved is not None:
+        MemoryBackend.backend_name = saved
+    elif "backend_name" in MemoryBackend.__dict__:
+        delattr(MemoryBackend, "backend_name")
+
+
 def fresh_registry(*plugins: tuple[str, Any]) -> Registry:
     reg = Registry()
     for name, plugin in plugins:
