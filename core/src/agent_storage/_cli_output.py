@@ -98,6 +98,7 @@ class Output:
         if self._console is not None:
             from rich.rule import Rule
 
+            self._console.print()
             self._console.print(Rule(text, align="left", style="bold"))
         else:
             print(f"\n== {text} ==", file=self.stream)
@@ -124,12 +125,14 @@ class Output:
         if self._console is not None:
             from rich.table import Table
 
-            table = Table(title=title, title_justify="left", show_lines=False)
+            table = Table(title=title, title_justify="left", title_style="bold",
+                          show_lines=False)
             for name in columns:
                 table.add_column(name, overflow="fold")
             for row in text_rows:
                 table.add_row(*row)
             if text_rows:
+                self._console.print()
                 self._console.print(table)
             else:
                 if title:
