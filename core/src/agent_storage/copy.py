@@ -230,7 +230,7 @@ class _Progress:
             except ImportError:
                 if progress == "rich":
                     raise ValidationError(
-                        'progress="rich" needs rich: pip install "agent-storage[progress]"'
+                        'progress="rich" needs rich: pip install "agent-storage[cli]"'
                     ) from None
             else:
                 self.kind = "rich"
@@ -240,8 +240,10 @@ class _Progress:
         try:
             import tqdm  # noqa: F401
         except ImportError:
+            wanted = "tqdm" if progress == "tqdm" else "rich or tqdm"
             raise ValidationError(
-                'progress="tqdm" needs tqdm: pip install "agent-storage[progress]"') from None
+                f"a progress bar needs {wanted}: pip install \"agent-storage[progress]\" "
+                "(tqdm) or \"agent-storage[cli]\" (rich)") from None
         self.kind = "tqdm"
         self.bars = {}
 
