@@ -9,18 +9,20 @@ each time. The cache lives in a module object registered in ``sys.modules`` (see
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from ._plugins import registry, state
+from .backend import Backend
 from .domains import DOMAIN_NAMES
 from .errors import ConfigurationError
-from .options import build_options
+from .options import StoreOptions, build_options
 from .storage import Storage
 from .url import StoreURL, parse_url
 
@@ -113,7 +115,7 @@ def _plan(
             extra_accepted=cls.extra_options,
         )
         key = repr((url.render(hide_password=False), _freeze(kw)))
-        parts[key] = (cls, url, options)
+        parts[key] = (cls, url, options, info.name)
         if name == "default":
             default_key = key
         else:
@@ -123,6 +125,33 @@ def _plan(
     return routes, parts, default_key
 
 
+def _build_backend(cls: type[Backend], url: StoreURL, options: StoreOptions, name: str) -> Backend:
+    backend = cls(url, options)
+    backend.backend_name = name
+    return backend
+
+
+def plan_store(target: Target, options: Mapping[str, Any]) -> tuple[Any, Callable[[], Storage]]:
+    """Validate ``target`` and ``options``; return the cache key and a builder of a new,
+    uncached Storage (the one place that assembles a Storage; used by the sync facade)."""
+    routes, parts, default_key = _plan(target, options)
+    key = (tuple(sorted((d, k) for d, k in routes.items() if k)), default_key)
+    factories = {
+        k: functools.partial(_build_backend, cls, url, opts, name)
+        for k, (cls, url, opts, name) in parts.items()
+    }
+    label = parts[default_key][1]
+
+    def build() -> Storage:
+        pm = registry().pm
+        storage = Storage(routes, factories, default=default_key, pm=pm)
+        pm.hook.store_opened(storage=storage)
+        return storage
+
+    build.label = label  # type: ignore[attr-defined]
+    return key, build
+
+
 def open_store(target: Target | None = None, *, fresh: bool = False, **options: Any) -> Storage:
     """Open (or reuse) a store.
 
@@ -130,35 +159,31 @@ def open_store(target: Target | None = None, *, fresh: bool = False, **options: 
     ``memory://``), or a mapping ``{"default": url, "memory": url, "observability": False}``.
     It defaults to ``$AGENT_STORAGE_URL``, else ``sqlite:///agent_storage.db``. Keyword
     options override URL query options. Nothing connects until the first call or
-    ``await storage.init()``. ``fresh=True`` bypasses the cache.
+    ``await storage.init()``. ``fresh=True`` bypasses the cache: the new store is neither
+    taken from nor put into it (and opening one while a cached store on the same target is
+    live logs one warning).
     """
     if target is None:
         target = _default_target()
-    routes, parts, default_key = _plan(target, options)
-    cache_key = (tuple(sorted((d, k) for d, k in routes.items() if k)), default_key)
-    factories = {
-        k: (lambda cls=cls, url=url, opts=opts: cls(url, opts))
-        for k, (cls, url, opts) in parts.items()
-    }
-    pm = registry().pm
+    key, build = plan_store(target, options)
     stores = _cache()
     with _lock:
-        cached = stores.get(cache_key)
+        cached = stores.get(key)
         usable = cached is not None and not cached.closed and not _loop_dead(cached)
-        if not fresh and usable:
-            assert cached is not None
-            return cached
-        if fresh and usable and cache_key not in state().warned:
-            state().warned.add(cache_key)
+        if not fresh:
+            if usable:
+                assert cached is not None
+                return cached
+            storage = build()
+            stores[key] = storage
+            return storage
+        if usable and key not in state().warned:
+            state().warned.add(key)
             log.warning(
                 "opening a second live store on %s (fresh=True): it has its own connections",
-                parts[default_key][1],
+                build.label,  # type: ignore[attr-defined]
             )
-        storage = Storage(routes, factories, default=default_key, pm=pm)
-        if not fresh or not usable:
-            stores[cache_key] = storage
-    pm.hook.store_opened(storage=storage)
-    return storage
+    return build()
 
 
 def _loop_dead(storage: Storage) -> bool:

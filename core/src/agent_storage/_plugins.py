@@ -175,7 +175,6 @@ class Registry:
                     f"backend {info.name!r} from {info.plugin!r} failed to import "
                     f"{info.target!r}: {exc}"
                 ) from exc
-            cls.backend_name = info.name
             self._classes[info.target] = cls
         return info, cls
 

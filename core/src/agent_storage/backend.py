@@ -63,8 +63,9 @@ class Backend(ABC):
     extra_options: ClassVar[tuple[str, ...]] = ()
     #: Optional capabilities, from :data:`CAPABILITIES`.
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    #: Registered scheme name, set by the registry.
-    backend_name: ClassVar[str] = ""
+    #: The name the backend was registered under (set on each instance by open_store;
+    #: one class may be registered under several names).
+    backend_name: str = ""
 
     def __init__(self, url: StoreURL, options: StoreOptions) -> None:
         self.url = url

@@ -178,6 +178,11 @@ def _port(_inst: Any, _attr: Any, value: Any) -> None:
         raise ConfigurationError(f"port: expected 1..65535, got {value!r}")
 
 
+def _bool(_inst: Any, attr: Any, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{attr.name}: expected a bool, got {value!r}")
+
+
 def _opt_str(_inst: Any, attr: Any, value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise ConfigurationError(f"{attr.name}: expected a string, got {type(value).__name__}")
@@ -192,10 +197,10 @@ class StoreOptions:
     )
     schema: str | None = field(default=None, validator=_identifier_or_none("schema"))
     indexes: tuple[IndexSpec, ...] = field(factory=tuple, converter=_indexes)
-    skip_default_indexes: bool = False
-    disable_init: bool = False
+    skip_default_indexes: bool = field(default=False, validator=_bool)
+    disable_init: bool = field(default=False, validator=_bool)
     retention: Retention = field(factory=Retention, converter=_retention)
-    debug: bool = False
+    debug: bool = field(default=False, validator=_bool)
     # SQL connection (pg; sqlite uses pool_size/pool_timeout too)
     host: str | None = field(default=None, validator=_opt_str)
     port: int | None = field(default=None, validator=_port)
@@ -209,7 +214,7 @@ class StoreOptions:
     # DynamoDB
     region: str | None = field(default=None, validator=_opt_str)
     endpoint_url: str | None = field(default=None, validator=_opt_str)
-    create_table: bool = False
+    create_table: bool = field(default=False, validator=_bool)
     ttl_attribute: str = field(default="ttl", validator=_identifier_or_none("ttl_attribute"))
     # Backend-specific options of third-party plugins, checked by the plugin.
     extra: Mapping[str, Any] = field(factory=dict)

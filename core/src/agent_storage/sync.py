@@ -39,8 +39,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._cache import Target, _default_target, _plan
-from ._plugins import registry, state
+from ._cache import Target, _default_target, plan_store
+from ._plugins import state
 from .domains.memory import MemoryDomain, ThreadQuery
 from .errors import StorageClosedError
 from .records import Page, Thread
@@ -432,20 +432,7 @@ async def _call(fn: Callable[[Storage], Awaitable[T]], storage: Storage) -> T:
 def _plan_store(target: Target, options: dict[str, Any]) -> tuple[Any, Callable[[], Storage]]:
     """The cache key for ``target`` and a builder of a new Storage outside the async cache
     (its loop will be ours, so it must not be shared with async callers)."""
-    routes, parts, default_key = _plan(target, options)
-    key = (tuple(sorted((d, k) for d, k in routes.items() if k)), default_key)
-    factories = {
-        k: (lambda cls=cls, url=url, opts=opts: cls(url, opts))
-        for k, (cls, url, opts) in parts.items()
-    }
-
-    def build() -> Storage:
-        pm = registry().pm
-        storage = Storage(routes, factories, default=default_key, pm=pm)
-        pm.hook.store_opened(storage=storage)
-        return storage
-
-    return key, build
+    return plan_store(target, options)
 
 
 def open_store(target: Target | None = None, *, fresh: bool = False, **options: Any) -> SyncStorage:
