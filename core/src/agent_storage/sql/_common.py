@@ -47,7 +47,7 @@ class SqlDomain:
     def _stmt(self, key: Any, build: Any) -> Any:
         stmt = self._stmts.get(key)
         if stmt is None:
-            stmt = self._stmts[key] = build()
+            stmt = self._stmts[key] = self.b.prepared(build())
         return stmt
 
 

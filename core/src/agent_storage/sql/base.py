@@ -252,6 +252,11 @@ class SqlBackend(Backend):
     # :class:`Tx`. The defaults run on SQLAlchemy (``run_sync`` inside ``write``); SQLite
     # runs the whole body in the driver's thread in one hop.
 
+    def prepared(self, stmt: Any) -> Any:
+        """Called once for each statement a domain builds and reuses (bound parameters
+        only, constant literals): a backend may precompile it. Returns the statement."""
+        return stmt
+
     async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         """Rows (tuples) of one read statement."""
         async with self.read() as conn:

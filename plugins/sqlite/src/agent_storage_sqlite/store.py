@@ -13,17 +13,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import sqlite3
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar, TypeVar
 
 from agent_storage.errors import AgentStorageError, ConfigurationError
-from agent_storage.sql.base import SqlBackend
+from agent_storage.sql.base import SqlBackend, Tx
 from agent_storage.url import StoreURL
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
 
+from ._fast import Preparer, run_read, run_write
+
 __all__ = ["SqliteBackend"]
+
+T = TypeVar("T")
 
 #: How long a connection waits for another process's write lock before SQLITE_BUSY.
 BUSY_TIMEOUT_MS = 30_000
@@ -57,10 +63,23 @@ class SqliteBackend(SqlBackend):
     dialect_name: ClassVar[str] = "sqlite"
     accepted_options: ClassVar[frozenset[str]] = frozenset({"pool_size", "pool_timeout", "engine"})
 
+    #: Connections kept for reads (WAL lets readers run beside the writer).
+    readers: ClassVar[int] = 2
+
     def __init__(self, url: StoreURL, options: Any) -> None:
         super().__init__(url, options)
         self.path = database_path(url)
         self._write_lock: asyncio.Lock | None = None
+        self._preparer: Preparer | None = None
+        # Lanes: SQLAlchemy connections held for the store's life, used through their
+        # aiosqlite driver connection (see _fast). One writer; a few readers.
+        self._held: list[AsyncConnection] = []
+        self._writer: Any = None
+        self._idle_readers: list[Any] = []
+        self._reader_count = 0
+        self._reader_wait: asyncio.Condition | None = None
+        self._lane_lock: asyncio.Lock | None = None
+        self._abandoned = False
 
     # -- engine ----------------------------------------------------------------------------
 
@@ -126,6 +145,112 @@ class SqliteBackend(SqlBackend):
             # In memory there is one connection: reads and writes must not interleave.
             return self._writer_lock()
         return contextlib.nullcontext()
+
+    # -- one hop per call (see _fast) --------------------------------------------------------
+
+    def _prep(self) -> Preparer:
+        if self._preparer is None:
+            self._preparer = Preparer(self.engine.dialect, debug=self.options.debug)
+        return self._preparer
+
+    def prepared(self, stmt: Any) -> Any:
+        self._prep().register(stmt)
+        return stmt
+
+    async def _open_lane(self) -> Any:
+        conn = await self.engine.connect()
+        try:
+            raw = await conn.get_raw_connection()
+        except BaseException:
+            await conn.close()
+            raise
+        self._held.append(conn)
+        return raw.driver_connection
+
+    async def _writer_lane(self) -> Any:
+        if self._writer is None:
+            if self._lane_lock is None:
+                self._lane_lock = asyncio.Lock()
+            async with self._lane_lock:
+                if self._writer is None:
+                    self._writer = await self._open_lane()
+        return self._writer
+
+    @contextlib.asynccontextmanager
+    async def _reader_lane(self) -> AsyncIterator[Any]:
+        if self.path is None:  # one in-memory database, one connection
+            yield await self._writer_lane()
+            return
+        if self._reader_wait is None:
+            self._reader_wait = asyncio.Condition()
+        async with self._reader_wait:
+            while not self._idle_readers and self._reader_count >= self.readers:
+                await self._reader_wait.wait()
+            if self._idle_readers:
+                lane = self._idle_readers.pop()
+            else:
+                self._reader_count += 1
+                lane = None
+        if lane is None:
+            try:
+                lane = await self._open_lane()
+            except BaseException:
+                async with self._reader_wait:
+                    self._reader_count -= 1
+                    self._reader_wait.notify()
+                raise
+        try:
+            yield lane
+        finally:
+            async with self._reader_wait:
+                self._idle_readers.append(lane)
+                self._reader_wait.notify()
+
+    async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        if self._abandoned:  # a call that began before its loop changed: hold nothing
+            return await super().fetch(stmt, params)
+        sql, args = self._prep().bind(stmt, params)
+        debug = self.options.debug
+        async with self.read_guard(), self._reader_lane() as lane:
+            return await lane._execute(run_read, lane._conn, sql, args, debug)  # type: ignore[no-any-return]
+
+    async def transact(self, fn: Callable[[Tx], T]) -> T:
+        if self._abandoned:
+            return await super().transact(fn)
+        preparer = self._prep()
+        attempt = 0
+        while True:
+            try:
+                async with self.write_guard():
+                    lane = await self._writer_lane()
+                    return await lane._execute(run_write, lane._conn, preparer, fn)  # type: ignore[no-any-return]
+            except AgentStorageError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                if attempt > self.busy_retries or not self.is_busy(exc):
+                    raise
+                await asyncio.sleep(min(2.0, 0.01 * 2**attempt) * (0.5 + random.random()))
+
+    async def close(self) -> None:
+        held, self._held = self._held, []
+        self._abandoned = True
+        self._writer, self._idle_readers, self._reader_count = None, [], 0
+        for conn in held:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        await super().close()
+
+    def abandon(self) -> None:
+        held, self._held = self._held, []
+        self._abandoned = True
+        self._writer, self._idle_readers, self._reader_count = None, [], 0
+        for conn in held:
+            # Their loop is gone: terminate the driver connections without awaiting.
+            with contextlib.suppress(Exception):
+                conn.sync_connection.invalidate()  # type: ignore[union-attr]
+                conn.sync_connection.close()  # type: ignore[union-attr]
+        super().abandon()
 
     # -- errors ----------------------------------------------------------------------------
 
