@@ -67,7 +67,8 @@ def message_role(message: BaseMessage) -> str:
     return "user"
 
 
-class AgentStorageChatMessageHistory(BaseChatMessageHistory):
+# (the ignore is for type-checking without langchain-core installed: the base is then Any)
+class AgentStorageChatMessageHistory(BaseChatMessageHistory):  # type: ignore[misc]
     """Chat history of one conversation, kept as an agent-storage thread.
 
     ``limit``: read only the newest N messages (index-backed; None = all). The thread is
@@ -109,7 +110,8 @@ class AgentStorageChatMessageHistory(BaseChatMessageHistory):
         else:
             page = await memory.list_messages(self.session_id, resource_id=self.resource_id,
                                               per_page=None, with_total=False)
-        return messages_from_dict([m.content for m in page.items])
+        restored: list[BaseMessage] = messages_from_dict([m.content for m in page.items])
+        return restored
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
