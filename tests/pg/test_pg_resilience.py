@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import textwrap
-import time
 from typing import Any
 
 from agent_storage import Message, Thread, open_store
@@ -52,14 +51,14 @@ async def test_store_survives_terminated_backends(storage_factory: Any, pg_conn:
 
 INIT_SCRIPT = textwrap.dedent(
     """
-    import asyncio, sys, time
+    import asyncio, sys
     from agent_storage import Thread, open_store
 
     async def main():
-        url, schema, start, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+        url, schema, n = sys.argv[1], sys.argv[2], sys.argv[3]
         store = open_store(url, schema=schema, fresh=True)
-        while time.time() < start:  # every process calls init() at the same moment
-            await asyncio.sleep(0.002)
+        print("ready", flush=True)
+        sys.stdin.readline()  # every process calls init() at the same moment
         await store.init()
         await store.memory.save_thread(Thread(id="t" + n, resource_id="r"))
         await store.close()
@@ -71,13 +70,21 @@ INIT_SCRIPT = textwrap.dedent(
 
 async def test_four_processes_init_an_empty_database_at_once(pg_url: str, pg_conn: Any) -> None:
     schema = new_schema()
-    start = time.time() + 3.0  # time enough for every interpreter to import and be waiting
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", INIT_SCRIPT, pg_url, schema, str(start), str(n),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable, "-c", INIT_SCRIPT, pg_url, schema, str(n),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
         for n in range(4)
     ]
+    for proc in procs:  # wait until every interpreter has imported everything
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=120)
+        assert line.strip() == b"ready", line
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+    await asyncio.gather(*(proc.stdin.drain() for proc in procs if proc.stdin))
     results = [await asyncio.wait_for(p.communicate(), timeout=120) for p in procs]
     for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err.decode()
