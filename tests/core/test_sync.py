@@ -287,3 +287,24 @@ def test_forked_child_gets_its_own_loop_thread(store):
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.memory.threads().count() == 1  # anonymous memory: the child had a copy
+
+
+def test_mapping_target_and_disabled_domain():
+    s = sync.open_store({"default": "memory://", "observability": False}, fresh=True)
+    try:
+        assert s.get_domain("observability") is None
+        with pytest.raises(agent_storage.DomainNotAvailableError):
+            s.observability  # noqa: B018
+        assert s.get_domain("memory").save_thread(Thread(id="t", resource_id="u")).id == "t"
+    finally:
+        s.close()
+
+
+def test_close_all_closes_every_cached_store():
+    first = sync.open_store("memory://sync-close-all-a")
+    second = sync.open_store("memory://sync-close-all-b")
+    sync.close_all()
+    assert first.closed and second.closed
+    reopened = sync.open_store("memory://sync-close-all-a")
+    assert reopened is not first and not reopened.closed
+    reopened.close()
