@@ -11,20 +11,25 @@ own schema of the run's database (the database is dropped at the end of the run)
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from agent_storage import Storage, open_store
-from pg_cluster import DEFAULT_URL, ENV_URL, Cluster, answers
-
-RUN_TOKEN = secrets.token_hex(3)
-_schemas = itertools.count()
-_made_schemas: list[str] = []
+from pg_cluster import (
+    DEFAULT_URL,
+    ENV_URL,
+    RUN_TOKEN,
+    Cluster,
+    _made_schemas,
+    answers,
+    asyncpg_url,
+    execute,
+    new_schema,
+    with_database,
+)
 
 
 def _in_ci() -> bool:
@@ -35,32 +40,6 @@ def _no_server(reason: str) -> None:
     if _in_ci():
         pytest.fail(f"CI=true and no PostgreSQL server for the pg tests: {reason}", pytrace=False)
     pytest.skip(f"no PostgreSQL server: {reason}")
-
-
-def with_database(url: str, database: str) -> str:
-    """``url`` pointing at another database (query string dropped)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(database=database, query={}).render_as_string(hide_password=False)
-
-
-def asyncpg_url(url: str) -> str:
-    """A DSN asyncpg accepts (no SQLAlchemy driver suffix, no store options)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
-
-
-async def execute(url: str, *statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(asyncpg_url(url), timeout=10)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 # -- session: server and database ---------------------------------------------------------
@@ -126,13 +105,6 @@ def agent_storage_url(pg_url: str) -> str:
 
 
 # -- per test: a schema per store ---------------------------------------------------------
-
-
-def new_schema() -> str:
-    """A short schema name unique in this run (index names are prefixed with it)."""
-    name = f"k{RUN_TOKEN}_{next(_schemas)}"
-    _made_schemas.append(name)
-    return name
 
 
 StorageFactory = Callable[..., Awaitable[Storage]]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,6 +29,45 @@ BIN_CANDIDATES = (
     "/usr/lib/postgresql/14/bin",
     "/usr/local/pgsql/bin",
 )
+
+
+#: Names made by this run carry this token (a shared database may hold older runs' names).
+RUN_TOKEN = secrets.token_hex(3)
+_schemas = itertools.count()
+_made_schemas: list[str] = []
+
+
+def new_schema() -> str:
+    """A short schema name unique in this run (index names are prefixed with it)."""
+    name = f"k{RUN_TOKEN}_{next(_schemas)}"
+    _made_schemas.append(name)
+    return name
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database (query string dropped)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database, query={}).render_as_string(hide_password=False)
+
+
+def asyncpg_url(url: str) -> str:
+    """A DSN asyncpg accepts (no SQLAlchemy driver suffix, no store options)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+
+
+async def execute(url: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_url(url), timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 def find_bin_dir() -> Path | None:

@@ -14,8 +14,7 @@ from agent_storage.errors import (
     TransientBackendError,
 )
 from agent_storage_pg import _errors
-from conftest import with_database
-from pg_cluster import Cluster, free_port
+from pg_cluster import Cluster, free_port, with_database
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 

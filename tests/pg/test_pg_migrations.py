@@ -15,7 +15,7 @@ import pytest
 from agent_storage import Message, MigrationError, open_store
 from agent_storage.migrations import Migration, MigrationContext, base_migrations
 from agent_storage_pg.store import PgBackend
-from conftest import new_schema
+from pg_cluster import new_schema
 from sqlalchemy import text
 
 T0 = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)

@@ -9,8 +9,7 @@ from typing import Any
 
 from agent_storage import Message, Thread, open_store
 from agent_storage.naming import LOGICAL_TABLES
-from conftest import new_schema
-from pg_cluster import Cluster
+from pg_cluster import Cluster, new_schema
 
 
 async def test_store_survives_a_server_restart_between_calls(own_cluster: Cluster) -> None:
