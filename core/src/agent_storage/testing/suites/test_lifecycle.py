@@ -14,6 +14,7 @@ import pytest
 from agent_storage import (
     BackendError,
     DomainNotAvailableError,
+    IndexSpec,
     Message,
     NotSupportedError,
     SchemaNotInitializedError,
@@ -411,9 +412,8 @@ class TestOptionalFeatures:
 
     pytestmark = pytest.mark.asyncio(loop_scope="function")
 
-    @pytest.mark.parametrize(("capability", "attribute"), [
-        ("indexes", "indexes"), ("engine", "engine"), ("client", "client"),
-    ])
+    @pytest.mark.parametrize(("capability", "attribute"), [("engine", "engine"),
+                                                           ("client", "client")])
     async def test_extras_follow_capabilities(
         self, storage: Any, capabilities: frozenset[str], capability: str, attribute: str
     ) -> None:
@@ -422,6 +422,23 @@ class TestOptionalFeatures:
         else:
             with pytest.raises(NotSupportedError):
                 getattr(storage, attribute)
+
+    async def test_index_management_follows_capability(
+        self, storage: Any, capabilities: frozenset[str]
+    ) -> None:
+        if "indexes" in capabilities:
+            assert storage.indexes is not None
+            return
+        try:
+            manager = storage.indexes
+        except NotSupportedError:
+            return
+        # A partial manager (DynamoDB lists its GSIs) refuses to create, changing nothing.
+        before = await manager.list()
+        with pytest.raises(NotSupportedError):
+            await manager.create(IndexSpec(name="idx_kit_probe", table="threads",
+                                           columns=("title",)))
+        assert await manager.list() == before
 
     async def test_migrations_follow_capabilities(
         self, storage: Any, capabilities: frozenset[str]
