@@ -91,11 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _check_url(url: str) -> None:
     """Refuse a URL no backend can open once, instead of failing every case."""
-    from .._cache import _plan
+    from .._cache import plan_store
     from ..errors import ConfigurationError
 
     try:
-        _plan(url, {})  # parses, finds the backend class, validates options; no connection
+        plan_store(url, {})  # parses, finds the backend, validates options; builds nothing
     except ConfigurationError as exc:
         raise pytest.UsageError(f"{OPTION}: {exc}") from None
 
