@@ -212,3 +212,46 @@ def test_translate_scrubs_secrets_from_messages() -> None:
     error = _errors.translate(RuntimeError("failed for dsn postgresql://u:hunter22@h/db"),
                               ["hunter22"])
     assert "hunter22" not in str(error) and "***" in str(error)
+
+
+async def test_store_calls_on_an_unreachable_server_hide_the_password() -> None:
+    secret = "An0ther-S3cret"
+    store = open_store(f"postgresql://postgres:{secret}@127.0.0.1:{free_port()}/x", fresh=True)
+    try:
+        with pytest.raises(TransientBackendError) as info:
+            await store.memory.get_thread("t")  # lazy init fails first: still scrubbed
+        assert info.value.__cause__ is not None
+        assert secret not in str(info.value) and secret not in repr(info.value)
+    finally:
+        await store.close()
+
+
+async def test_debug_logs_statements_with_durations_never_parameters(
+    storage_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from agent_storage import Thread
+
+    store = await storage_factory(debug=True)
+    caplog.set_level(logging.DEBUG, logger="agent_storage.sql")
+    await store.memory.save_thread(Thread(id="t", resource_id="r", title="private words"))
+    await store.memory.get_thread("t")
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent_storage.sql"]
+    assert any("INSERT INTO" in line and " ms" in line for line in lines), lines
+    assert any(line.count("SELECT") and "agent_storage_threads" in line for line in lines)
+    assert not any("private words" in line for line in lines)
+
+
+async def test_engine_is_the_escape_hatch_for_custom_sql(storage: Any) -> None:
+    from agent_storage import Thread
+
+    await storage.memory.save_thread(Thread(id="t", resource_id="r", title="hello"))
+    table = storage.backend.tables.threads  # schema-qualified SQLAlchemy Table
+    from sqlalchemy import select
+
+    async with storage.engine.connect() as conn:
+        title = await conn.scalar(select(table.c.title).where(table.c.id == "t"))
+        assert title == "hello"
+    async with storage.engine.begin() as conn:  # a real transaction on the user's side
+        await conn.execute(table.update().where(table.c.id == "t").values(title="edited"))
+    thread = await storage.memory.get_thread("t")
+    assert thread is not None and thread.title == "edited"

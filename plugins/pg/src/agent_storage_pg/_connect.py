@@ -3,8 +3,9 @@
 Forms accepted (DESIGN section 2): a URL; a URL plus keyword parts (host, port, database,
 user, password; the URL gives defaults, keywords win); ``ssl`` as a bool, a libpq mode
 string or an :class:`ssl.SSLContext`; a user-supplied ``engine`` (used, never disposed).
-The pool pre-pings every checkout, so a restarted server costs one failed ping, not an
-error. Passwords live only inside the SQLAlchemy URL, whose ``str``/``repr`` mask them.
+Every checkout is pre-pinged (:func:`install_ping`), so a restarted server costs one
+failed ping, not an error. Passwords live only inside the SQLAlchemy URL, whose
+``str``/``repr`` mask them.
 """
 
 from __future__ import annotations
@@ -88,13 +89,41 @@ def create_engine(options: StoreOptions) -> AsyncEngine:
         pool_size=size,
         max_overflow=0,
         pool_timeout=options.pool_timeout or DEFAULT_POOL_TIMEOUT,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # pinged by install_ping (one round trip instead of three)
         hide_parameters=True,  # parameters are user data: keep them out of error strings
         json_serializer=_json.dumps,
         json_deserializer=_json.loads,
         connect_args=connect_args(options),
     )
+    install_ping(engine)
     return engine
+
+
+def install_ping(engine: AsyncEngine) -> None:
+    """Pre-ping every checkout with one empty query; a dead connection (server restarted,
+    backend terminated) is replaced before the caller sees it.
+
+    SQLAlchemy's own ``pool_pre_ping`` on asyncpg wraps the ping in BEGIN/ROLLBACK: three
+    round trips on every checkout. A ``;`` outside a transaction does the same job in one.
+    """
+    from sqlalchemy import event
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        from sqlalchemy.util import await_
+    except ImportError:  # SQLAlchemy 2.0
+        from sqlalchemy.util import await_only as await_
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        try:
+            if driver.is_closed():
+                raise ConnectionError("connection is closed")
+            await_(driver.fetchrow(";"))
+        except Exception as exc:
+            # The pool invalidates this connection and checks out (or opens) another.
+            raise sa_exc.DisconnectionError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def check_user_engine(engine: Any) -> AsyncEngine:
