@@ -76,7 +76,8 @@ DEFAULT_INDEXES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
     ("scores_entity", "scores", ("entity_type", "entity_id"), None),
     ("scores_trace", "scores", ("trace_id", "span_id"), None),
     ("spans_trace_ts", "spans", ("trace_id", "started_at"), None),
-    ("spans_root_ts", "spans", ("started_at DESC", "trace_id DESC"), "parent_span_id IS NULL"),
+    ("spans_root_ts", "spans", ("started_at DESC", "trace_id DESC", "span_id DESC"),
+     "parent_span_id IS NULL"),
     ("agents_status", "agents", ("status",), None),
     ("agents_ctime", "agents", ("created_at DESC", "id DESC"), None),
 )
