@@ -11,9 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
 from agent_storage import (
     ConfigurationError,
     Include,
@@ -25,6 +22,8 @@ from agent_storage import (
     open_store,
 )
 from agent_storage.testing._helpers import make_messages, make_thread
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 UTC = dt.UTC
 
@@ -94,7 +93,7 @@ async def test_in_memory_store_serialises_concurrent_calls() -> None:
 
 
 def test_url_with_a_host_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="sqlite:///relative.db"):
+    with pytest.raises(ConfigurationError, match=r"sqlite:///relative\.db"):
         open_store("sqlite://relative.db", fresh=True)
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-
 from agent_storage import BackupNotFoundError, MigrationError, open_store
 from agent_storage.migrations import Migration, MigrationContext, base_migrations
 from agent_storage.testing._helpers import make_messages, make_thread
 from agent_storage_sqlite.store import SqliteBackend
+from sqlalchemy import text
 
 
 async def _add_column(ctx: MigrationContext) -> int:

@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from agent_storage import open_store
 
 pytestmark = pytest.mark.slow
