@@ -227,8 +227,7 @@ class MigrationRunner:
                 found = []
                 for table in b.tables.data_tables:
                     name = backup_name(table.name, version)
-                    exists = await conn.run_sync(
-                        lambda c, n=name: c.dialect.has_table(c, n, schema=b.schema))
+                    exists = await conn.run_sync(_has_table, name, b.schema)
                     if exists:
                         found.append((table, name))
                 if not found:
@@ -242,6 +241,10 @@ class MigrationRunner:
                 raise
             await conn.commit()
         b._initialized = False  # the next call re-runs init (and pending migrations)
+
+
+def _has_table(conn: Any, name: str, schema: str | None) -> bool:
+    return bool(conn.dialect.has_table(conn, name, schema=schema))
 
 
 def _parents_first(tables: list[Table]) -> list[Table]:

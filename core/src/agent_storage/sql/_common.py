@@ -61,7 +61,9 @@ def json_filter(backend: SqlBackend, column: Column[Any], flt: Mapping[str, Any]
     """
     if backend.dialect_name != "sqlite":
         return column.contains(bindparam(f"{prefix}_doc", dict(flt), type_=column.type))
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
+    kind: Any
+    atom: Any
     for i, (key, value) in enumerate(flt.items()):
         p = f"{prefix}{i}"
         plain = _PLAIN_KEY.match(key) is not None
@@ -70,9 +72,9 @@ def json_filter(backend: SqlBackend, column: Column[Any], flt: Mapping[str, Any]
             # escaped JSON text: look such keys up with json_each (decoded keys) instead.
             each = func.json_each(column).table_valued("key", "type", "atom").alias(f"je{i}")
             kind, atom = each.c.type, each.c.atom
-            cond = [each.c.key == bindparam(f"{p}_k", key)]
+            cond: list[Any] = [each.c.key == bindparam(f"{p}_k", key)]
         else:
-            path = bindparam(f"{p}_k", '$."' + key + '"')
+            path: Any = bindparam(f"{p}_k", '$."' + key + '"')
             kind, atom = func.json_type(column, path), func.json_extract(column, path)
             cond = []
         if value is None:
@@ -85,7 +87,7 @@ def json_filter(backend: SqlBackend, column: Column[Any], flt: Mapping[str, Any]
             cond += [kind.in_([literal("integer"), literal("real")]),
                      atom == bindparam(f"{p}_v", value)]
         if not plain:
-            clauses.append(exists(select(literal(1)).select_from(each).where(*cond)))
+            clauses.append(exists(select(literal(1)).select_from(each).where(*cond)))  # type: ignore[arg-type]
         else:
             clauses.append(and_(*cond))
     return and_(*clauses)
