@@ -8,7 +8,6 @@ here. Each test's stores get their own table prefix; the data is dropped afterwa
 from collections.abc import Iterator
 
 import pytest
-
 from agent_storage.backends.memory import MemoryBackend
 from agent_storage.testing import suite_classes
 
