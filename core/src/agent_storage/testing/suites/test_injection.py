@@ -327,17 +327,14 @@ class TestInjection:
         before = await canary(storage)
         specs = []
         for i, s in enumerate(CORPUS):
-            for bad in (
-                ()
-                if s not in ATTACKS
-                else (
-                    {"name": s, "columns": ("id",)},
-                    {"name": "ix", "columns": (s,)},
-                    {"name": "ix", "columns": ("id",), "where": s},
-                    {"name": "ix", "columns": ("id",), "opclass": s},
-                    {"name": "ix", "columns": ("id",), "method": s},
-                )
-            ):
+            variants: list[dict[str, Any]] = [
+                {"name": s, "columns": ("id",)},
+                {"name": "ix", "columns": (s,)},
+                {"name": "ix", "columns": ("id",), "where": s},
+                {"name": "ix", "columns": ("id",), "opclass": s},
+                {"name": "ix", "columns": ("id",), "method": s},
+            ]
+            for bad in variants if s in ATTACKS else []:
                 try:
                     IndexSpec(table="threads", **bad)
                 except InvalidIndexSpecError:

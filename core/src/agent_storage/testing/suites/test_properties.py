@@ -137,7 +137,7 @@ def exactly(a: Any, b: Any) -> bool:
         else:
             return False
     if isinstance(a, float):
-        return a == b == 0.0 or a.hex() == b.hex()
+        return bool(a == b == 0.0 or a.hex() == b.hex())
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(exactly(a[k], b[k]) for k in a)
     if isinstance(a, list):
@@ -150,7 +150,10 @@ def _next(prefix: str) -> str:
 
 
 async def _thread(storage: Any) -> Thread:
-    return await storage.memory.save_thread(Thread(id=_next("prop-t"), resource_id="prop-owner"))
+    thread: Thread = await storage.memory.save_thread(
+        Thread(id=_next("prop-t"), resource_id="prop-owner")
+    )
+    return thread
 
 
 def _nest(depth: int, leaf: Any, kinds: list[bool]) -> Any:
