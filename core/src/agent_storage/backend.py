@@ -35,7 +35,14 @@ CAPABILITIES: Final = frozenset(
 
 
 class IndexManager(ABC):
-    """``storage.indexes``: index management on backends that have indexes."""
+    """``storage.indexes``: index management on backends that have indexes.
+
+    ``IndexInfo.table`` is the logical table name or the physical ``{prefix}_{logical}``
+    one. Default index names contain the store's table prefix (two stores sharing a schema
+    never collide). A write that violates a unique index raises an AgentStorageError and
+    writes nothing. A backend without the ``indexes`` capability may list its indexes
+    (DynamoDB: its GSIs) but refuses create/drop with NotSupportedError.
+    """
 
     @abstractmethod
     async def create(self, spec: IndexSpec) -> IndexInfo:

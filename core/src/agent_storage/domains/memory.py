@@ -541,8 +541,9 @@ class MemoryDomain(Domain):
         merge_metadata: bool,
         now: _dt.datetime,
     ) -> Thread | None:
-        """Apply title/metadata unless UNSET (merge or replace); set updated_at=now.
-        Return None when the thread is missing."""
+        """Atomically (row-locked read-modify-write: concurrent merge_metadata calls keep
+        every key) apply title/metadata unless UNSET (merge or replace); set
+        updated_at=now. Return None when the thread is missing."""
 
     @abstractmethod
     async def _delete_thread(self, thread_id: str) -> None:
@@ -616,7 +617,9 @@ class MemoryDomain(Domain):
         self, resource_id: str, *, working_memory: Any, metadata: Any, now: _dt.datetime
     ) -> Resource:
         """Atomic read-modify-write: create if missing; working_memory replaced unless
-        UNSET; metadata merged (shallow) unless UNSET; updated_at=now."""
+        UNSET; metadata merged (shallow) unless UNSET; updated_at=now. Concurrent calls
+        on a resource that does not exist yet must all survive (insert-if-missing, then
+        lock and merge)."""
 
     @abstractmethod
     async def _stats(self, resource_id: str | None) -> ThreadStats:
