@@ -19,11 +19,12 @@ import datetime as _dt
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar
-
-import cattrs
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ValidationError
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -103,8 +104,46 @@ def check_id(value: Any, field: str = "id") -> str:
 
 def check_json(value: Any, field: str = "value") -> Any:
     """Validate a JSON value (see module docstring) and return it unchanged."""
-    _walk(value, field, 0)
+    try:
+        _fast_walk(value, 0)
+    except _Slow:
+        _walk(value, field, 0)  # precise message, or accepts what the fast path skipped
     return value
+
+
+class _Slow(Exception):
+    """The fast path met a value it does not judge itself."""
+
+
+_INF = float("inf")
+
+
+def _fast_walk(value: Any, depth: int) -> None:
+    # Exact builtin types only, no error messages: the hot path of every message save.
+    kind = type(value)
+    if kind is str:
+        if _BAD_TEXT.search(value):
+            raise _Slow
+    elif kind is dict:
+        if depth >= MAX_JSON_DEPTH:
+            raise _Slow
+        for key, item in value.items():
+            if type(key) is not str or _BAD_TEXT.search(key):
+                raise _Slow
+            _fast_walk(item, depth + 1)
+    elif kind is list:
+        if depth >= MAX_JSON_DEPTH:
+            raise _Slow
+        for item in value:
+            _fast_walk(item, depth + 1)
+    elif kind is int:
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise _Slow
+    elif kind is float:
+        if value != value or value == _INF or value == -_INF:
+            raise _Slow
+    elif value is not None and kind is not bool:
+        raise _Slow
 
 
 def _walk(value: Any, path: str, depth: int) -> None:
@@ -144,23 +183,36 @@ def loads(text: str | bytes | None) -> Any:
     return json.loads(text)
 
 
-_converter = cattrs.Converter()
-_converter.register_unstructure_hook(_dt.datetime, format_datetime)
-_converter.register_structure_hook(
-    _dt.datetime, lambda v, _: v if isinstance(v, _dt.datetime) else parse_datetime(v)
-)
-_converter.register_unstructure_hook(_dt.timedelta, lambda v: v.total_seconds())
-_converter.register_structure_hook(
-    _dt.timedelta, lambda v, _: v if isinstance(v, _dt.timedelta) else _dt.timedelta(seconds=v)
-)
-_converter.register_structure_hook(Any, lambda v, _: v)
+_converter: cattrs.Converter | None = None
+
+
+def _get_converter() -> cattrs.Converter:
+    """The one cattrs converter, built on first use (importing cattrs costs ~100 ms, and
+    ``import agent_storage`` must stay fast)."""
+    global _converter
+    if _converter is None:
+        import cattrs
+
+        conv = cattrs.Converter()
+        conv.register_unstructure_hook(_dt.datetime, format_datetime)
+        conv.register_structure_hook(
+            _dt.datetime, lambda v, _: v if isinstance(v, _dt.datetime) else parse_datetime(v)
+        )
+        conv.register_unstructure_hook(_dt.timedelta, lambda v: v.total_seconds())
+        conv.register_structure_hook(
+            _dt.timedelta,
+            lambda v, _: v if isinstance(v, _dt.timedelta) else _dt.timedelta(seconds=v),
+        )
+        conv.register_structure_hook(Any, lambda v, _: v)
+        _converter = conv
+    return _converter
 
 
 def to_wire(record: Any) -> Any:
     """Record -> plain JSON-compatible data (datetimes as ISO strings)."""
-    return _converter.unstructure(record)
+    return _get_converter().unstructure(record)
 
 
 def from_wire(data: Any, cls: type[T]) -> T:
     """Plain data written by :func:`to_wire` -> record of type ``cls``."""
-    return _converter.structure(data, cls)
+    return _get_converter().structure(data, cls)

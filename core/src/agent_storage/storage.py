@@ -73,6 +73,7 @@ class Storage:
         """The domain object, or None if the domain is disabled."""
         if name not in DOMAIN_NAMES:
             raise ValidationError(f"unknown domain {name!r}; expected one of {list(DOMAIN_NAMES)}")
+        self._follow_running_loop()
         key = self._routes.get(name)
         if key is None:
             return None
@@ -209,6 +210,18 @@ class Storage:
         elif self._loop is not loop:
             # Connections belong to the loop that made them; that loop is gone or another
             # loop is running now (pytest, asyncio.run twice, notebooks): rebuild.
+            self._rebuild(loop)
+
+    def _follow_running_loop(self) -> None:
+        """On domain access from another running loop, rebuild before handing out a domain
+        object, so the first call on the new loop never runs on an abandoned backend."""
+        if self._loop is None or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop running: the next awaited call will check
+            return
+        if loop is not self._loop:
             self._rebuild(loop)
 
     def _rebuild(self, loop: asyncio.AbstractEventLoop) -> None:

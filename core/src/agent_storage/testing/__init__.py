@@ -65,6 +65,7 @@ def run_conformance(url: str, extra_args: Sequence[str] = ()) -> int:
         "-c", os.devnull,
         "--rootdir", os.path.join(os.path.dirname(__file__), "suites"),
         "-p", "no:cacheprovider",
+        "-o", "asyncio_default_fixture_loop_scope=function",
         # agent_storage is already imported by the caller: its asserts stay plain.
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
         f"--agent-storage-url={url}",
