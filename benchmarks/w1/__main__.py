@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from .backends import make_backend, start_moto
 from .data import check, generate
 from .ours import Ours
-from .phases import PHASES, TITLES, UNITS, Target, run_phases
+from .phases import PHASES, TITLES, UNITS, Target, run_interleaved, run_phases
 
 
 async def _measure(target: Target, data: Any) -> dict[str, float]:
@@ -31,6 +31,24 @@ async def _measure(target: Target, data: Any) -> dict[str, float]:
         return await run_phases(target, data)
     finally:
         await target.close()
+
+
+async def _repetition(slot: Any, data: Any, args: argparse.Namespace) -> dict[str, Any]:
+    if args.raw_only:
+        return {"raw": await _measure(slot.raw, data)}
+    ours = Ours(slot.ours_url)
+    if args.sequential:
+        return {"raw": await _measure(slot.raw, data), "ours": await _measure(ours, data)}
+    await slot.raw.open()
+    try:
+        await ours.open()
+        try:
+            raw_rates, ours_rates = await run_interleaved([slot.raw, ours], data)
+        finally:
+            await ours.close()
+    finally:
+        await slot.raw.close()
+    return {"raw": raw_rates, "ours": ours_rates}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,9 +65,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for n in range(args.repeat):
         slot = await backend.slot(n)
         try:
-            result: dict[str, Any] = {"raw": await _measure(slot.raw, data)}
-            if not args.raw_only:
-                result["ours"] = await _measure(Ours(slot.ours_url), data)
+            result = await _repetition(slot, data, args)
         finally:
             await backend.release(slot)
         runs.append(result)
@@ -61,10 +77,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "raw_driver": getattr(slot.raw, "name", "raw"),
         "scale": args.scale,
         "repeat": args.repeat,
+        "mode": "sequential" if args.sequential else "interleaved",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "env": _env(),
         "runs": runs,
         "median": _medians(runs),
+        "requests": {
+            side: {p: _requests(runs, side, p) for p in PHASES} for side in ("ours", "raw")
+        }
+        if backend.kind == "dynamodb"
+        else None,
     }
 
 
@@ -80,7 +102,22 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
             "ours": statistics.median(ours) if ours else None,
             "ratio": statistics.median(ratios) if ratios else None,
         }
+        key = "cpu_us:" + p
+        if all(key in r["raw"] for r in runs):
+            out[p]["raw_cpu_us"] = statistics.median(r["raw"][key] for r in runs)
+            if ours:
+                out[p]["ours_cpu_us"] = statistics.median(r["ours"][key] for r in runs)
     return out
+
+
+def _requests(runs: list[dict[str, Any]], side: str, phase: str) -> dict[str, float]:
+    """Median requests per call of one phase, by operation (DynamoDB runs only)."""
+    prefix = f"req:{phase}:"
+    ops = {k[len(prefix) :] for r in runs for k in r.get(side, {}) if k.startswith(prefix)}
+    return {
+        op: statistics.median(r[side].get(f"req:{phase}:{op}", 0.0) for r in runs if side in r)
+        for op in sorted(ops)
+    }
 
 
 def render(report: dict[str, Any]) -> str:
@@ -89,15 +126,37 @@ def render(report: dict[str, Any]) -> str:
         f"W1 on {report['backend']} (scale {report['scale']:g}, median of {report['repeat']}),"
         f" raw = {raw_name}",
         "",
-        f"| phase | unit | ours | raw {raw_name} | ratio ours/raw | raw per repeat |",
-        "|---|---|---:|---:|---:|---|",
+        f"| phase | unit | ours | raw {raw_name} | ratio ours/raw | raw per repeat"
+        " | CPU us/call ours / raw |",
+        "|---|---|---:|---:|---:|---|---|",
     ]
     for p in PHASES:
         m = report["median"][p]
         ours = f"{m['ours']:,.0f}" if m["ours"] is not None else "-"
         ratio = f"{m['ratio']:.2f}" if m["ratio"] is not None else "-"
         each = ", ".join(f"{r['raw'][p]:,.0f}" for r in report["runs"])
-        lines.append(f"| {TITLES[p]} | {UNITS[p]} | {ours} | {m['raw']:,.0f} | {ratio} | {each} |")
+        cpu = "-"
+        if m.get("raw_cpu_us") is not None:
+            cpu = f"{m.get('ours_cpu_us') or 0:,.0f} / {m['raw_cpu_us']:,.0f}"
+        lines.append(
+            f"| {TITLES[p]} | {UNITS[p]} | {ours} | {m['raw']:,.0f} | {ratio} | {each} | {cpu} |"
+        )
+    reqs = report.get("requests")
+    if reqs:
+        lines += [
+            "",
+            "DynamoDB requests per call (median), by operation:",
+            "",
+            "| phase | ours | raw |",
+            "|---|---|---|",
+        ]
+        for p in PHASES:
+
+            def fmt(d: dict[str, float]) -> str:
+                total = sum(d.values())
+                return f"{total:g} ({', '.join(f'{k} {v:g}' for k, v in d.items())})" if d else "-"
+
+            lines.append(f"| {TITLES[p]} | {fmt(reqs['ours'][p])} | {fmt(reqs['raw'][p])} |")
     return "\n".join(lines)
 
 
@@ -155,6 +214,11 @@ def main(argv: list[str] | None = None) -> None:
         default="tx",
         help="raw pg write: BEGIN/INSERT unnest/UPDATE/COMMIT, or one CTE statement",
     )
+    ap.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run all raw phases, then all ours (default: alternate slices of each phase)",
+    )
     ap.add_argument("--start-moto", action="store_true", help="run a moto server for dynamodb")
     args = ap.parse_args(argv)
 
@@ -162,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.start_moto:
         endpoint = parse_qs(urlsplit(args.url).query).get("endpoint_url", [None])[-1]
         moto, endpoint = start_moto(endpoint)
+        # moto accepts any credentials; ours uses the standard AWS chain
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         args.url = _with_endpoint(args.url, endpoint)
     try:
         report = asyncio.run(run(args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -11,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from .phases import Target
 
@@ -124,9 +125,26 @@ class DynamoBackend(Backend):
 
         base = f"{self.table}-{os.getpid()}-{n}"
         raw = RawDynamo(base + "-raw", self.region, self.endpoint_url)
-        # ours deletes/recreates its table itself (fresh=True); raw.close() deletes the raw one
-        ours = urlunsplit(self.parts._replace(netloc=base + "-ours", path=""))
-        return Slot(raw, ours, [])
+        # ours creates its own table (create_table=true); raw.close() deletes the raw one
+        q = {k: v[-1] for k, v in parse_qs(self.parts.query).items()}
+        q["create_table"] = "true"
+        ours = urlunsplit(self.parts._replace(netloc=base + "-ours", path="", query=urlencode(q)))
+
+        async def drop() -> None:
+            from aiobotocore.session import get_session
+
+            from .raw.dynamodb import _local_credentials
+
+            async with get_session().create_client(
+                "dynamodb",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                **_local_credentials(self.endpoint_url),
+            ) as client:
+                with contextlib.suppress(Exception):
+                    await client.delete_table(TableName=base + "-ours")
+
+        return Slot(raw, ours, [drop])
 
 
 def start_moto(endpoint_url: str | None) -> tuple[subprocess.Popen[bytes], str]:

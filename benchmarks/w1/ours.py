@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ class Ours:
         self.name = "agent-storage"
         self.url = url
         self.store: Any = None
+        # DynamoDB only: requests sent, by operation (botocore event hook), read per phase
+        self.requests: Counter[str] | None = None
 
     async def open(self) -> None:
         import agent_storage as _as
@@ -22,6 +25,8 @@ class Ours:
         self._as = _as
         self.store = _as.open_store(self.url, fresh=True)
         await self.store.init()
+        if self.url.startswith("dynamodb:"):
+            self.requests = count_requests(self.store.client)
 
     async def close(self) -> None:
         if self.store is not None:
@@ -69,3 +74,19 @@ class Ours:
         include = [self._as.Include(id=message_id, before=before, after=after)]
         page = await self.store.memory.list_messages(thread_id, include=include, per_page=0)
         return page.items  # type: ignore[no-any-return]
+
+
+def count_requests(client: Any) -> Counter[str]:
+    """Count every request a botocore/aiobotocore client sends, by operation name.
+
+    `before-send` fires once per HTTP request actually sent (a retry counts again)."""
+    counts: Counter[str] = Counter()
+
+    def hook(request: Any, **_: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"")
+        if isinstance(target, bytes):
+            target = target.decode()
+        counts[target.rsplit(".", 1)[-1] or "?"] += 1
+
+    client.meta.events.register("before-send.dynamodb", hook)
+    return counts

@@ -92,6 +92,7 @@ class RawDynamo:
         self.endpoint_url = endpoint_url
         self._stack = contextlib.AsyncExitStack()
         self.client: Any = None
+        self.requests: Any = None  # Counter by operation (see ours.count_requests)
 
     async def open(self) -> None:
         session = get_session()
@@ -104,6 +105,9 @@ class RawDynamo:
                 **_local_credentials(self.endpoint_url),
             )
         )
+        from ..ours import count_requests
+
+        self.requests = count_requests(self.client)
         await self.client.create_table(**table_spec(self.table))
         waiter = self.client.get_waiter("table_exists")
         await waiter.wait(TableName=self.table, WaiterConfig={"Delay": 1})
