@@ -16,11 +16,14 @@ What PostgreSQL does differently from the shared defaults:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from agent_storage.domains._base import Domain
 from agent_storage.errors import AgentStorageError
 from agent_storage.options import StoreOptions
 from agent_storage.sql.base import SqlBackend
@@ -30,6 +33,7 @@ from sqlalchemy import text
 
 from . import _connect, _errors, _json, _migrate
 from ._indexes import PgIndexManager
+from ._memory import PgMemory
 
 if TYPE_CHECKING:
     from agent_storage.backend import IndexManager
@@ -117,6 +121,26 @@ class PgBackend(SqlBackend):
         """Reads need no transaction: AUTOCOMMIT saves the BEGIN and ROLLBACK round trips."""
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def execute_one(self, stmt: Any, params: dict[str, Any]) -> Any:
+        """Run one self-contained write statement on an AUTOCOMMIT connection (atomic on
+        its own: no BEGIN/COMMIT round trips); rerun on a deadlock. Returns its first row."""
+        attempt = 0
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return (await conn.execute(stmt, params)).first()
+            except Exception as exc:
+                attempt += 1
+                if attempt > self.busy_retries or not self.is_busy(exc):
+                    raise
+                await asyncio.sleep(min(2.0, 0.01 * 2**attempt) * (0.5 + random.random()))
+
+    def domain(self, name: str) -> Domain:
+        if name == "memory" and "memory" not in self._domains:
+            self._domains["memory"] = PgMemory(self)
+        return super().domain(name)
 
     @property
     def indexes(self) -> IndexManager:
