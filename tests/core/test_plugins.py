@@ -413,13 +413,16 @@ def test_installed_plugin_is_selected_by_url(site: Path) -> None:
     proc = run_python(site, "-c", code)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
+    # plugins of this environment that fail for their own reasons are not our business
+    errors = result.pop("errors")
+    assert {"agent-storage-angry", "agent-storage-broken"} <= set(errors)
+    assert "agent-storage-throwaway" not in errors
     assert result == {
         "lazy": True,
         "class": "ThrowawayBackend",
         "flavour": "salty",
         "messages": ["hello"],
         "info": ["agent-storage-throwaway", "1.2.3"],
-        "errors": ["agent-storage-angry", "agent-storage-broken"],
     }
 
 
