@@ -105,6 +105,9 @@ def install_ping(engine: AsyncEngine) -> None:
 
     SQLAlchemy's own ``pool_pre_ping`` on asyncpg wraps the ping in BEGIN/ROLLBACK: three
     round trips on every checkout. A ``;`` outside a transaction does the same job in one.
+    (Measured: ``is_closed()`` alone is not enough. After ``pg_terminate_backend`` the
+    server's error arrives before the socket closes, and the next query on that connection
+    fails with "another operation is in progress".)
     """
     from sqlalchemy import event
     from sqlalchemy import exc as sa_exc
