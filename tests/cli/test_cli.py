@@ -181,6 +181,22 @@ def test_backends_lists_installed_backends(cli: Run) -> None:
     assert data["errors"] == [{"plugin": e.plugin, "error": e.error} for e in registry().errors]
 
 
+def test_backends_check_imports_each_backend(cli: Run) -> None:
+    from agent_storage.backends.memory import MemoryBackend
+
+    res = cli("backends", "--check")
+    assert res.code == 0, res.err
+    assert re.search(r"^memory\s+ok\s+" + re.escape(", ".join(sorted(MemoryBackend.capabilities))),
+                     res.out, re.M), res.out
+    data = json.loads(cli("backends", "--check", "--json").out)
+    memory = next(b for b in data["backends"] if b["name"] == "memory")
+    assert memory["check"] == {"ok": True, "capabilities": sorted(MemoryBackend.capabilities),
+                               "options": []}
+    sqlite = next(b for b in data["backends"] if b["name"] == "sqlite")
+    assert sqlite["check"]["ok"] is True
+    assert {"indexes", "migrations", "engine"} <= set(sqlite["check"]["capabilities"])
+
+
 def test_backends_lists_sqlite_plugin_with_version(cli: Run) -> None:
     from importlib.metadata import version
 

@@ -328,8 +328,8 @@ class ThrowawayBackend(MemoryBackend):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A dir with three installed distributions: one good, one whose import fails, one
-    whose hook raises."""
+    """A dir with four installed distributions: one good, one whose import fails, one whose
+    hook raises, one whose backend class needs a driver that is not installed."""
     src = tmp_path_factory.mktemp("src")
     good = make_distribution(src, "agent-storage-throwaway", "1.2.3", "throwaway_store",
                              {"plugin.py": THROWAWAY_PLUGIN, "store.py": THROWAWAY_STORE},
@@ -348,8 +348,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 raise RuntimeError("angry plugin refuses to register")
             """},
         {"angry": "angry_store.plugin"})
+    nodriver = make_distribution(
+        src, "agent-storage-nodriver", "0.3.0", "nodriver_store",
+        {"plugin.py": """\
+            from agent_storage import hookimpl
+
+            @hookimpl
+            def register_backends(register):
+                register("nodriver", "nodriver_store.store:NoDriverBackend")
+            """,
+         "store.py": "import missing_driver_abc  # the driver is not installed\n"},
+        {"nodriver": "nodriver_store.plugin"})
     target = tmp_path_factory.mktemp("site")
-    pip_install([good, broken, angry], target)
+    pip_install([good, broken, angry, nodriver], target)
     assert (target / "agent_storage_throwaway-1.2.3.dist-info" / "entry_points.txt").exists()
     return target
 
@@ -457,6 +468,25 @@ def test_backends_command_lists_failing_plugins_and_the_rest_work(site: Path) ->
     assert "Recalled 5 messages" in proc.stdout
     proc = run_python(site, "-m", "agent_storage.cli", "demo", "memory://")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_missing_driver_shows_when_the_backend_is_used_or_checked(site: Path) -> None:
+    # registering is lazy: a missing driver does not break discovery
+    data = json.loads(run_python(site, "-m", "agent_storage.cli", "backends", "--json").stdout)
+    assert "nodriver" in {b["name"] for b in data["backends"]}
+    assert "agent-storage-nodriver" not in {e["plugin"] for e in data["errors"]}
+    proc = run_python(site, "-m", "agent_storage.cli", "backends", "--check", "--json")
+    assert proc.returncode == 0, proc.stderr
+    checks = {b["name"]: b["check"] for b in json.loads(proc.stdout)["backends"]}
+    assert checks["nodriver"]["ok"] is False
+    assert "nodriver_store.store:NoDriverBackend" in checks["nodriver"]["error"]
+    assert "missing_driver_abc" in checks["nodriver"]["error"]
+    assert checks["throwaway"] == {"ok": True, "capabilities": sorted(MemoryBackend.capabilities),
+                                   "options": ["flavour"]}
+    proc = run_python(site, "-m", "agent_storage.cli", "threads", "nodriver://x")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("agent-storage: error: UnknownBackendError: ")
+    assert "missing_driver_abc" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_conformance_kit_runs_against_the_installed_plugin(site: Path) -> None:

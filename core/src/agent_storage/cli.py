@@ -125,6 +125,16 @@ async def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     return await _with_store(url, body)
 
 
+def _inspect_backend(reg: Any, info: Any) -> dict[str, Any]:
+    """Import a backend's class (``backends --check``): capabilities, options, or the error."""
+    try:
+        _, cls = reg.backend_class(info.schemes[0])
+    except AgentStorageError as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "capabilities": sorted(cls.capabilities),
+            "options": sorted({*cls.accepted_options, *cls.extra_options})}
+
+
 async def cmd_backends(args: argparse.Namespace, out: Output) -> int:
     from ._plugins import KNOWN_DISTRIBUTIONS, registry
 
@@ -133,16 +143,25 @@ async def cmd_backends(args: argparse.Namespace, out: Output) -> int:
     for info in reg.backends.values():
         seen.setdefault((info.plugin, info.name), info)
     infos = sorted(seen.values(), key=lambda i: (i.name, i.plugin))
+    checks = {i.name: _inspect_backend(reg, i) for i in infos} if args.check else {}
     if args.json:
         out.json({
             "backends": [{"name": i.name, "schemes": list(i.schemes), "plugin": i.plugin,
-                          "version": i.version, "target": i.target} for i in infos],
+                          "version": i.version, "target": i.target,
+                          **({"check": checks[i.name]} if args.check else {})}
+                         for i in infos],
             "errors": [{"plugin": e.plugin, "error": e.error} for e in reg.errors],
         })
         return EXIT_OK
     out.table(["backend", "schemes", "plugin", "version", "class"],
               [(i.name, ", ".join(i.schemes), i.plugin, i.version or "built-in", i.target)
                for i in infos], title="Installed backends")
+    if args.check:
+        out.table(["backend", "imports", "capabilities", "options beyond the common ones"],
+                  [(name, "ok" if c["ok"] else c["error"],
+                    ", ".join(c.get("capabilities", ())) or "-",
+                    ", ".join(c.get("options", ())) or "-")
+                   for name, c in checks.items()], title="Backend classes")
     if reg.errors:
         out.table(["plugin", "error"], [(e.plugin, e.error) for e in reg.errors],
                   title="Plugins that failed to load")
@@ -344,8 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="record an agent turn and recall it (SQLite by default)")
     p.add_argument("url", nargs="?", metavar="URL", help=f"store URL (default {DEMO_URL})")
 
-    sub.add_parser("backends", parents=[json_flag],
-                   help="installed backends, their schemes and plugin load errors")
+    p = sub.add_parser("backends", parents=[json_flag],
+                       help="installed backends, their schemes and plugin load errors")
+    p.add_argument("--check", action="store_true",
+                   help="also import each backend (and its driver): capabilities, options")
 
     p = sub.add_parser("init", help="create schema, tables and indexes; apply migrations")
     p.add_argument("url", metavar="URL")
