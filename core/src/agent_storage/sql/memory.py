@@ -14,7 +14,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal,
     select,
     true,
     tuple_,
@@ -154,19 +153,25 @@ class SqlMemory(SqlDomain, MemoryDomain):
 
         await self.b.transact(run)
 
-    def _thread_where(self, flt: ThreadFilter) -> list[Any]:
+    def _thread_where(self, flt: ThreadFilter) -> tuple[list[Any], dict[str, Any]]:
+        """Conditions with named bind parameters, and their values. A metadata filter
+        embeds its own bound values: such statements are never cached by shape."""
         th = self.t.threads
         where: list[Any] = []
+        params: dict[str, Any] = {}
         if flt.resource_id is not None:
-            where.append(th.c.resource_id == flt.resource_id)
+            where.append(th.c.resource_id == bindparam("rid"))
+            params["rid"] = flt.resource_id
         if flt.agent_id is not None:
-            where.append(th.c.agent_id == flt.agent_id)
+            where.append(th.c.agent_id == bindparam("aid"))
+            params["aid"] = flt.agent_id
         if flt.metadata:
             where.append(json_filter(self.b, th.c.metadata, flt.metadata))
         cut = self._cutoff("threads")
         if cut is not None:
-            where.append(th.c.updated_at > cut)
-        return where
+            where.append(th.c.updated_at > bindparam("cutoff"))
+            params["cutoff"] = cut
+        return where, params
 
     def _order_column(self, order_by: str) -> Any:
         th = self.t.threads
@@ -176,30 +181,51 @@ class SqlMemory(SqlDomain, MemoryDomain):
 
     async def _select_threads(self, sel: ThreadSelect) -> list[Thread]:
         th = self.t.threads
-        col = self._order_column(sel.order_by)
+        flt = sel.filter
         desc = sel.direction == "desc"
-        where = self._thread_where(sel.filter)
+        where, params = self._thread_where(flt)
         if sel.after is not None:
             value, last_id = sel.after
-            if sel.order_by != "title":
-                value = self.c.ts(value)
-            key, bound = tuple_(col, th.c.id), tuple_(literal(value), literal(last_id))
-            where.append(key < bound if desc else key > bound)
-        stmt = select(*self.thread_cols).where(*where)
-        if desc:
-            stmt = stmt.order_by(col.desc(), th.c.id.desc())
-        else:
-            stmt = stmt.order_by(col.asc(), th.c.id.asc())
+            params["after_v"] = value if sel.order_by == "title" else self.c.ts(value)
+            params["after_id"] = last_id
         if sel.limit is not None:
-            stmt = stmt.limit(sel.limit)
+            params["limit"] = sel.limit
         if sel.offset:
-            stmt = stmt.offset(sel.offset)
-        rows = await self.b.fetch(stmt)
+            params["offset"] = sel.offset
+
+        def build() -> Any:
+            col = self._order_column(sel.order_by)
+            conds = list(where)
+            if sel.after is not None:
+                key = tuple_(col, th.c.id)
+                bound = tuple_(bindparam("after_v", type_=col.type),
+                               bindparam("after_id", type_=th.c.id.type))
+                conds.append(key < bound if desc else key > bound)
+            stmt = select(*self.thread_cols).where(*conds)
+            if desc:
+                stmt = stmt.order_by(col.desc(), th.c.id.desc())
+            else:
+                stmt = stmt.order_by(col.asc(), th.c.id.asc())
+            if sel.limit is not None:
+                stmt = stmt.limit(bindparam("limit"))
+            if sel.offset:
+                stmt = stmt.offset(bindparam("offset"))
+            return stmt
+
+        if flt.metadata:
+            stmt = build()
+        else:
+            shape = ("threads", flt.resource_id is not None, flt.agent_id is not None,
+                     "cutoff" in params, sel.order_by, desc, sel.after is not None,
+                     sel.limit is not None, bool(sel.offset))
+            stmt = self._stmt(shape, build)
+        rows = await self.b.fetch(stmt, params)
         return [self._thread(r) for r in rows]
 
     async def _count_threads(self, flt: ThreadFilter) -> int:
-        stmt = select(func.count()).select_from(self.t.threads).where(*self._thread_where(flt))
-        return int((await self.b.fetch(stmt))[0][0])
+        where, params = self._thread_where(flt)
+        stmt = select(func.count()).select_from(self.t.threads).where(*where)
+        return int((await self.b.fetch(stmt, params))[0][0])
 
     # -- messages: reads -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ code (not by TypeDecorators), so each value is converted exactly once:
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -249,7 +250,15 @@ def _identity(value: Any) -> Any:
     return value
 
 
+_decode = json.JSONDecoder().decode  # what json.loads(str) does, without its checks
+
+
+def json_text(text: str) -> Any:
+    """Decode a JSON column; ``{}`` (most metadata) without running the decoder."""
+    return {} if text == "{}" else _decode(text)
+
+
 def make_codec(dialect: str) -> Codec:
     if dialect == "sqlite":
-        return Codec(ts=ts_text, from_ts=_fromiso, json=serde.dumps, from_json=serde.loads)
+        return Codec(ts=ts_text, from_ts=_fromiso, json=serde.dumps, from_json=json_text)
     return Codec(ts=_pg_ts, from_ts=_pg_from_ts, json=_identity, from_json=_identity)

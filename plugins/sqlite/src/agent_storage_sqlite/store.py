@@ -15,7 +15,7 @@ import contextlib
 import os
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from agent_storage.errors import AgentStorageError, ConfigurationError
@@ -77,7 +77,7 @@ class SqliteBackend(SqlBackend):
         self._writer: Any = None
         self._idle_readers: list[Any] = []
         self._reader_count = 0
-        self._reader_wait: asyncio.Condition | None = None
+        self._reader_waiters: list[asyncio.Future[None]] = []
         self._lane_lock: asyncio.Lock | None = None
         self._abandoned = False
 
@@ -176,43 +176,49 @@ class SqliteBackend(SqlBackend):
                     self._writer = await self._open_lane()
         return self._writer
 
-    @contextlib.asynccontextmanager
-    async def _reader_lane(self) -> AsyncIterator[Any]:
-        if self.path is None:  # one in-memory database, one connection
-            yield await self._writer_lane()
-            return
-        if self._reader_wait is None:
-            self._reader_wait = asyncio.Condition()
-        async with self._reader_wait:
-            while not self._idle_readers and self._reader_count >= self.readers:
-                await self._reader_wait.wait()
+    async def _take_reader(self) -> Any:
+        """An idle reader lane, a new one (up to ``readers``), or wait for one."""
+        while True:
             if self._idle_readers:
-                lane = self._idle_readers.pop()
-            else:
+                return self._idle_readers.pop()
+            if self._reader_count < self.readers:
                 self._reader_count += 1
-                lane = None
-        if lane is None:
-            try:
-                lane = await self._open_lane()
-            except BaseException:
-                async with self._reader_wait:
+                try:
+                    return await self._open_lane()
+                except BaseException:
                     self._reader_count -= 1
-                    self._reader_wait.notify()
-                raise
-        try:
-            yield lane
-        finally:
-            async with self._reader_wait:
-                self._idle_readers.append(lane)
-                self._reader_wait.notify()
+                    raise
+            waiter = asyncio.get_running_loop().create_future()
+            self._reader_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._reader_waiters.remove(waiter)
+
+    def _give_reader(self, lane: Any) -> None:
+        self._idle_readers.append(lane)
+        while self._reader_waiters:
+            waiter = self._reader_waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                break
 
     async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         if self._abandoned:  # a call that began before its loop changed: hold nothing
             return await super().fetch(stmt, params)
         sql, args = self._prep().bind(stmt, params)
         debug = self.options.debug
-        async with self.read_guard(), self._reader_lane() as lane:
+        if self.path is None:  # one in-memory database, one connection
+            async with self._writer_lock():
+                lane = await self._writer_lane()
+                return await lane._execute(run_read, lane._conn, sql, args, debug)  # type: ignore[no-any-return]
+        # Fast path: no await between taking an idle lane and using it.
+        lane = self._idle_readers.pop() if self._idle_readers else await self._take_reader()
+        try:
             return await lane._execute(run_read, lane._conn, sql, args, debug)  # type: ignore[no-any-return]
+        finally:
+            self._give_reader(lane)
 
     async def transact(self, fn: Callable[[Tx], T]) -> T:
         if self._abandoned:
