@@ -30,7 +30,7 @@ pytestmark = pytest.mark.asyncio
 TASKS = 50
 PER_TASK = 40
 THREADS = 5
-BATCH = 5  # each save_messages call carries 5 messages, one per thread
+BATCH = 20  # each save_messages call carries 20 messages, four per thread
 
 
 async def _gather(*aws: Any) -> list[Any]:
