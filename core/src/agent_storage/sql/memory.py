@@ -157,21 +157,28 @@ class SqlMemory(SqlDomain, MemoryDomain):
         """Conditions with named bind parameters, and their values. A metadata filter
         embeds its own bound values: such statements are never cached by shape."""
         th = self.t.threads
+        params = self._thread_params(flt)
         where: list[Any] = []
-        params: dict[str, Any] = {}
         if flt.resource_id is not None:
             where.append(th.c.resource_id == bindparam("rid"))
-            params["rid"] = flt.resource_id
         if flt.agent_id is not None:
             where.append(th.c.agent_id == bindparam("aid"))
-            params["aid"] = flt.agent_id
         if flt.metadata:
             where.append(json_filter(self.b, th.c.metadata, flt.metadata))
+        if "cutoff" in params:
+            where.append(th.c.updated_at > bindparam("cutoff"))
+        return where, params
+
+    def _thread_params(self, flt: ThreadFilter) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if flt.resource_id is not None:
+            params["rid"] = flt.resource_id
+        if flt.agent_id is not None:
+            params["aid"] = flt.agent_id
         cut = self._cutoff("threads")
         if cut is not None:
-            where.append(th.c.updated_at > bindparam("cutoff"))
             params["cutoff"] = cut
-        return where, params
+        return params
 
     def _order_column(self, order_by: str) -> Any:
         th = self.t.threads
@@ -183,7 +190,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
         th = self.t.threads
         flt = sel.filter
         desc = sel.direction == "desc"
-        where, params = self._thread_where(flt)
+        params = self._thread_params(flt)
         if sel.after is not None:
             value, last_id = sel.after
             params["after_v"] = value if sel.order_by == "title" else self.c.ts(value)
@@ -195,7 +202,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
 
         def build() -> Any:
             col = self._order_column(sel.order_by)
-            conds = list(where)
+            conds = self._thread_where(flt)[0]
             if sel.after is not None:
                 key = tuple_(col, th.c.id)
                 bound = tuple_(bindparam("after_v", type_=col.type),
