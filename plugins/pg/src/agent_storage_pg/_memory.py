@@ -7,6 +7,10 @@ same threads queue instead of deadlocking), missing threads make it insert nothi
 report them, rows are upserted in list order (so ``seq`` keeps ties in save order) and the
 threads' ``updated_at`` is bumped, all atomically. With ``Retention.max_messages_per_thread``
 the shared transaction (upsert, touch, prune) is used instead.
+
+``update_resource`` is one ``INSERT ... ON CONFLICT DO UPDATE`` that merges metadata with
+JSONB ``||`` on the locked row: callers racing to create the same resource all keep their
+keys (a read-then-write can only lock a row that already exists).
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import datetime as _dt
 from typing import Any
 
 from agent_storage.errors import ThreadNotFoundError
-from agent_storage.records import Message
+from agent_storage.records import UNSET, Message, Resource
 from agent_storage.sql.memory import SqlMemory
 from agent_storage.sql.rows import trusted
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import DateTime, Text
+from sqlalchemy.types import Boolean, DateTime, Text
 
 from . import _json
 
@@ -133,3 +137,48 @@ class PgMemory(SqlMemory):
                              created_at=m.created_at)
             stored.append(m)
         return stored
+
+    def _resource_statement(self) -> Any:
+        expiring = self._ttl("resources") is not None
+
+        def build() -> Any:
+            rs = self.t.resources
+            table = f"{_q(rs.schema)}.{_q(rs.name)}" if rs.schema else _q(rs.name)
+            # An expired row (Retention.ttl) is replaced as if it were not there.
+            stale = "r.updated_at <= :cutoff" if expiring else "false"
+            sql = f"""
+            INSERT INTO {table} AS r (id, working_memory, metadata, created_at, updated_at)
+            VALUES (:id, :wm, CAST(:meta AS jsonb), :now, :now)
+            ON CONFLICT (id) DO UPDATE SET
+                working_memory = CASE WHEN :set_wm OR {stale} THEN excluded.working_memory
+                                      ELSE r.working_memory END,
+                metadata = CASE WHEN {stale} THEN excluded.metadata
+                                ELSE r.metadata || excluded.metadata END,
+                created_at = CASE WHEN {stale} THEN excluded.created_at ELSE r.created_at END,
+                updated_at = excluded.updated_at
+            RETURNING r.id, r.working_memory, r.metadata, r.created_at, r.updated_at
+            """  # noqa: S608 (quoted, checked identifiers; every value is a bound parameter)
+            return text(sql).bindparams(
+                bindparam("id", type_=Text), bindparam("wm", type_=Text),
+                bindparam("meta", type_=Text), bindparam("set_wm", type_=Boolean),
+                bindparam("now", type_=DateTime(timezone=True)),
+            )
+
+        return self._stmt(("pg_update_resource", expiring), build)
+
+    async def _update_resource(
+        self, resource_id: str, *, working_memory: Any, metadata: Any, now: _dt.datetime
+    ) -> Resource:
+        params: dict[str, Any] = {
+            "id": resource_id,
+            "wm": None if working_memory is UNSET else working_memory,
+            "set_wm": working_memory is not UNSET,
+            "meta": _json.dumps({} if metadata is UNSET else dict(metadata)),
+            "now": now,
+        }
+        cutoff = self._cutoff("resources")
+        if cutoff is not None:
+            params["cutoff"] = cutoff
+        backend: Any = self.b  # the PgBackend
+        row = await backend.execute_one(self._resource_statement(), params)
+        return self._resource(row)
