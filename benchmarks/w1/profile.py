@@ -16,7 +16,7 @@ from .data import generate
 from .ours import Ours
 
 
-async def _profile(url: str, scale: float, phases: str, out: str | None) -> None:
+async def _profile(url: str, scale: float, phases: str, out: str | None, loops_n: int = 1) -> None:
     from pyinstrument import Profiler
 
     data = generate(scale)
@@ -39,6 +39,8 @@ async def _profile(url: str, scale: float, phases: str, out: str | None) -> None
         }
         for phase in "ABCD":
             calls = loops[phase]()
+            if phase != "A":
+                calls += [c for _ in range(loops_n - 1) for c in loops[phase]()]
             prof = Profiler(interval=0.0005, async_mode="disabled")
             t0 = time.perf_counter()
             if phase in phases:
@@ -71,9 +73,10 @@ def main() -> None:
     ap.add_argument("--url", required=True)
     ap.add_argument("--scale", type=float, default=1)
     ap.add_argument("--phases", default="ABCD")
+    ap.add_argument("--loops", type=int, default=1, help="repeat the B/C/D calls N times")
     ap.add_argument("--html", help="also write <prefix>.<phase>.html")
     args = ap.parse_args()
-    asyncio.run(_profile(args.url, args.scale, args.phases, args.html))
+    asyncio.run(_profile(args.url, args.scale, args.phases, args.html, args.loops))
 
 
 if __name__ == "__main__":
