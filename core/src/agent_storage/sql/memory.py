@@ -592,36 +592,28 @@ class SqlMemory(SqlDomain, MemoryDomain):
         c = self.c
 
         def run(tx: Tx) -> Resource:
-            stmt = select(*self._resource_cols()).where(rs.c.id == resource_id).with_for_update()
-            cut = self._cutoff("resources")
-            if cut is not None:
-                stmt = stmt.where(rs.c.updated_at > cut)
-            row = tx.first(stmt)
-            if row is None:
-                new = _Resource(id=resource_id,
-                                working_memory=None if working_memory is UNSET else working_memory,
-                                metadata={} if metadata is UNSET else dict(metadata),
-                                created_at=now, updated_at=now)
-                ins = self.b.insert(rs)
-                # An expired row may still be there: replace it wholesale.
-                tx.execute(ins.on_conflict_do_update(
-                    index_elements=[rs.c.id],
-                    set_={k: ins.excluded[k] for k in ("working_memory", "metadata",
-                                                       "created_at", "updated_at")},
-                ), {"id": new.id, "working_memory": new.working_memory,
-                    "metadata": c.json(dict(new.metadata)), "created_at": c.ts(now),
-                    "updated_at": c.ts(now)})
-                return new
+            # Create the row first (a no-op when it exists), then lock it: racing callers
+            # on a missing resource then all merge into one row instead of replacing it.
+            created = tx.execute(self.b.insert(rs).values(
+                id=resource_id, working_memory=None, metadata=c.json({}),
+                created_at=c.ts(now), updated_at=c.ts(now),
+            ).on_conflict_do_nothing(index_elements=[rs.c.id]))
+            row = tx.first(select(*self._resource_cols()).where(
+                rs.c.id == resource_id).with_for_update())
             cur = self._resource(row)
+            ttl = self._ttl("resources")
+            # An expired row is invisible: start from an empty resource.
+            fresh = created > 0 or (ttl is not None and cur.updated_at <= now - ttl)
+            base_memory = None if fresh else cur.working_memory
+            base_meta: dict[str, Any] = {} if fresh else dict(cur.metadata)
             new = _Resource(
                 id=resource_id,
-                working_memory=cur.working_memory if working_memory is UNSET else working_memory,
-                metadata=dict(cur.metadata) if metadata is UNSET
-                else {**cur.metadata, **metadata},
-                created_at=cur.created_at, updated_at=now)
+                working_memory=base_memory if working_memory is UNSET else working_memory,
+                metadata=base_meta if metadata is UNSET else {**base_meta, **metadata},
+                created_at=now if fresh else cur.created_at, updated_at=now)
             tx.execute(update(rs).where(rs.c.id == resource_id).values(
                 working_memory=new.working_memory, metadata=c.json(dict(new.metadata)),
-                updated_at=c.ts(now)))
+                created_at=c.ts(new.created_at), updated_at=c.ts(now)))
             return new
 
         return await self.b.transact(run)

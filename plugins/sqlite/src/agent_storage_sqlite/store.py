@@ -15,6 +15,7 @@ import contextlib
 import os
 import random
 import sqlite3
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -55,6 +56,33 @@ def database_path(url: StoreURL) -> str | None:
     if path in (None, "", ":memory:"):
         return None
     return path
+
+
+#: Connections of abandoned stores, kept referenced (see SqliteBackend.abandon).
+_GRAVEYARD: list[Any] = []
+
+
+def _stop_quietly(driver: Any) -> None:
+    """Close an aiosqlite connection in its own thread and end the thread, without a
+    future: its event loop may be closed, and nothing may be posted to it."""
+    try:
+        import aiosqlite.core as core
+
+        sentinel = core._STOP_RUNNING_SENTINEL
+        queue = driver._tx
+    except (ImportError, AttributeError):  # another aiosqlite: leave the thread idle
+        return
+    if not getattr(driver, "_running", False):
+        return
+    driver._running = False
+
+    def close_and_stop() -> Any:
+        if driver._connection is not None:
+            driver._connection.close()
+            driver._connection = None
+        return sentinel
+
+    queue.put_nowait((None, close_and_stop))
 
 
 class SqliteBackend(SqlBackend):
@@ -109,8 +137,13 @@ class SqliteBackend(SqlBackend):
             return
         sync._agent_storage_sqlite = True  # type: ignore[attr-defined]
 
+        drivers: weakref.WeakSet[Any] = weakref.WeakSet()
+        sync._agent_storage_drivers = drivers  # type: ignore[attr-defined]
+
         @event.listens_for(sync, "connect")
         def _on_connect(dbapi_conn: Any, record: Any) -> None:
+            with contextlib.suppress(Exception):
+                drivers.add(dbapi_conn.driver_connection)
             # We issue BEGIN IMMEDIATE ourselves; the driver must not begin on its own.
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
@@ -251,11 +284,18 @@ class SqliteBackend(SqlBackend):
         held, self._held = self._held, []
         self._abandoned = True
         self._writer, self._idle_readers, self._reader_count = None, [], 0
+        # Their loop is gone (or belongs to another thread): nothing can be awaited. Stop
+        # each aiosqlite thread with a request that posts no result to any loop, and keep
+        # the held SQLAlchemy connections referenced so their finalizers never run (they
+        # would warn and try to reach the dead loop).
         for conn in held:
-            # Their loop is gone: terminate the driver connections without awaiting.
             with contextlib.suppress(Exception):
-                conn.sync_connection.invalidate()  # type: ignore[union-attr]
-                conn.sync_connection.close()  # type: ignore[union-attr]
+                _stop_quietly(conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]
+        _GRAVEYARD.extend(held)
+        del _GRAVEYARD[:-1000]
+        if self._engine is not None and self._owns_engine:
+            for driver in list(getattr(self._engine.sync_engine, "_agent_storage_drivers", ())):
+                _stop_quietly(driver)
         super().abandon()
 
     # -- errors ----------------------------------------------------------------------------
