@@ -411,6 +411,24 @@ class SqlMemory(SqlDomain, MemoryDomain):
         rows = tx.rows(stmt, {"ids": list(thread_ids), **self._cutoffs()})
         return {r[0]: r[1] for r in rows}
 
+    def _claim(self, tx: Tx, thread_ids: Sequence[str], now: _dt.datetime) -> dict[str, str]:
+        """Bump updated_at of the (visible) threads among ``thread_ids`` and return
+        thread id -> resource_id for them: the existence check and the touch in one
+        statement (the caller raises, and so rolls back, when one is missing)."""
+        th = self.t.threads
+
+        def build() -> Any:
+            stmt = update(th).where(th.c.id.in_(bindparam("ids", expanding=True)))
+            alive = self._alive(th, "threads")
+            if alive is not None:
+                stmt = stmt.where(alive)
+            return stmt.values(updated_at=bindparam("now")).returning(th.c.id, th.c.resource_id)
+
+        stmt = self._stmt("claim", build)
+        rows = tx.rows(stmt, {"ids": list(thread_ids), "now": self.c.ts(now),
+                              **self._cutoffs()})
+        return {r[0]: r[1] for r in rows}
+
     def _touch(self, tx: Tx, thread_ids: Sequence[str],
                      now: _dt.datetime) -> None:
         th = self.t.threads
@@ -441,7 +459,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
         keep = self.b.retention.max_messages_per_thread
 
         def run(tx: Tx) -> list[Message]:
-            owners = self._owners(tx, thread_ids)
+            owners = self._claim(tx, thread_ids, now)
             missing = [t for t in thread_ids if t not in owners]
             if missing:
                 raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
@@ -458,7 +476,6 @@ class SqlMemory(SqlDomain, MemoryDomain):
                              "role": m.role, "type": m.type, "content": json(m.content),
                              "metadata": json(dict(m.metadata)), "created_at": ts(m.created_at)})
             tx.executemany(upsert, rows)
-            self._touch(tx, thread_ids, now)
             if keep is not None:
                 self._prune(tx, thread_ids, keep)
             return stored
