@@ -14,6 +14,7 @@ and binds parameters positionally, expanding ``IN`` lists itself.
 from __future__ import annotations
 
 import logging
+import operator
 import sqlite3
 import time
 from typing import Any
@@ -79,6 +80,21 @@ class Preparer:
         """Compile a prebuilt statement (constant structure and literals) once."""
         self._by_id[id(stmt)] = Prepared(stmt, self.dialect)
 
+    def many(self, stmt: Any, rows: list[dict[str, Any]]) -> tuple[str, list[Any]] | None:
+        """SQL and argument tuples for an executemany of a prebuilt statement whose rows
+        give every parameter (the save_messages path); None when that does not apply."""
+        prepared = self._by_id.get(id(stmt))
+        if prepared is None or prepared.stmt is not stmt or prepared.expanding:
+            return None
+        names = prepared.names
+        if len(names) < 2:
+            return None
+        getter = operator.itemgetter(*names)
+        try:
+            return prepared.sql, [getter(row) for row in rows]
+        except KeyError:
+            return None
+
     def bind(self, stmt: Any, params: dict[str, Any] | None) -> tuple[str, list[Any]]:
         params = params or {}
         prepared = self._by_id.get(id(stmt))
@@ -132,8 +148,14 @@ class RawTx(Tx):
     def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        bound = [self.preparer.bind(stmt, row) for row in rows]
         started = time.perf_counter()
+        fast = self.preparer.many(stmt, rows)
+        if fast is not None:
+            self.conn.executemany(*fast)
+            if self.preparer.debug:
+                _logged(fast[0], started, len(rows))
+            return
+        bound = [self.preparer.bind(stmt, row) for row in rows]
         sql = bound[0][0]
         if all(b[0] == sql for b in bound):
             self.conn.executemany(sql, [b[1] for b in bound])
