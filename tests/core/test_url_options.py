@@ -117,3 +117,10 @@ def test_identifiers() -> None:
     assert index_name("idx_threads_status", "public") == "idx_threads_status"
     with pytest.raises(InvalidIdentifierError):
         index_name("i" * 50, "s" * 20)  # fine alone, too long once prefixed
+
+
+def test_host_case_is_kept() -> None:
+    # DynamoDB table names are case-sensitive; urlsplit().hostname would lower-case them.
+    assert parse_url("dynamodb://MyTable?region=eu-west-1").host == "MyTable"
+    assert parse_url("postgresql://u:p@[::1]:5432/db").host == "::1"
+    assert parse_url("postgresql://u@DB.example/x").host == "DB.example"

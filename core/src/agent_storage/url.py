@@ -92,11 +92,20 @@ def parse_url(url: str | StoreURL) -> StoreURL:
         scheme=scheme,
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
-        host=parts.hostname or None,
+        host=_host_as_written(parts.netloc),
         port=port,
         path=unquote(parts.path),
         query=MappingProxyType(query),
     )
+
+
+def _host_as_written(netloc: str) -> str | None:
+    """The host with its case kept (``urlsplit().hostname`` lower-cases it, but a DynamoDB
+    table or a memory store name is case-sensitive)."""
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):  # IPv6 literal
+        return host[1 : host.find("]")] or None
+    return unquote(host.partition(":")[0]) or None
 
 
 def _scrub(message: str, url: str) -> str:
