@@ -120,6 +120,10 @@ class Part:
         return None if value is None else parse_datetime(value["S"])
 
     @staticmethod
+    def time(item: Mapping[str, Any], name: str) -> _dt.datetime:
+        return parse_datetime(item[name]["S"])
+
+    @staticmethod
     def when(value: _dt.datetime) -> AV:
         return S(format_datetime(value))
 

@@ -82,7 +82,7 @@ class DynamoAgents(Part, AgentsDomain):
             if current is None:
                 return None
             maxv = int(current["maxv"]["N"])
-            built = await build(self.config_from(current), maxv)
+            built: AgentConfig | None = await build(self.config_from(current), maxv)
             if built is None:
                 return None
             e = Expr()
@@ -121,7 +121,9 @@ class DynamoAgents(Part, AgentsDomain):
             item = await self.table.get(key_of(key))
             return None if item is None else evolve(self.config_from(item), updated_at=now)
 
-        return await self._new_head(agent_id, build, None, now, new_version=False)
+        activated: AgentConfig | None = await self._new_head(agent_id, build, None, now,
+                                                             new_version=False)
+        return activated
 
     def _query(self, status: str | None) -> dict[str, Any]:
         index = "gsi1" if status is not None else "gsi2"
@@ -166,7 +168,7 @@ class DynamoAgents(Part, AgentsDomain):
             config = self.config_from(item)
             out.append(AgentVersion(agent_id=agent_id, version=config.version, config=config,
                                     change_message=self.s(item, "change_message"),
-                                    created_at=self.dt(item, "created_at")))
+                                    created_at=self.time(item, "created_at")))
         return out
 
     async def _delete_agent(self, agent_id: str) -> None:

@@ -314,7 +314,7 @@ class Table:
         total = 0
         while True:
             resp = await self.call("query", **base)
-            total += resp["Count"]
+            total += int(resp["Count"])
             lek = resp.get("LastEvaluatedKey")
             if lek is None:
                 return total

@@ -101,8 +101,8 @@ class DynamoMemory(Part, MemoryDomain):
         return Thread(
             id=item["id"]["S"], resource_id=item["resource_id"]["S"],
             title=self.s(item, "title"), metadata=loads(item["metadata"]["S"]),
-            agent_id=self.s(item, "agent_id"), created_at=self.dt(item, "created_at"),
-            updated_at=self.dt(item, "updated_at"),
+            agent_id=self.s(item, "agent_id"), created_at=self.time(item, "created_at"),
+            updated_at=self.time(item, "updated_at"),
         )
 
     def message_key(self, thread_id: str, message_id: str) -> Item:
@@ -127,7 +127,7 @@ class DynamoMemory(Part, MemoryDomain):
             id=item["id"]["S"], thread_id=item["thread_id"]["S"], role=item["role"]["S"],
             content=loads(item["content"]["S"]), type=item["type"]["S"],
             resource_id=self.s(item, "resource_id"), metadata=loads(item["metadata"]["S"]),
-            created_at=self.dt(item, "created_at"),
+            created_at=self.time(item, "created_at"),
         )
 
     def resource_item(self, r: Resource) -> tuple[Item, list[str]]:
@@ -144,8 +144,8 @@ class DynamoMemory(Part, MemoryDomain):
     def resource_from(self, item: Mapping[str, Any]) -> Resource:
         return Resource(id=item["id"]["S"], working_memory=self.s(item, "working_memory"),
                         metadata=loads(item["metadata"]["S"]),
-                        created_at=self.dt(item, "created_at"),
-                        updated_at=self.dt(item, "updated_at"))
+                        created_at=self.time(item, "created_at"),
+                        updated_at=self.time(item, "updated_at"))
 
     # -- threads -------------------------------------------------------------------------
 
@@ -503,8 +503,9 @@ class DynamoMemory(Part, MemoryDomain):
                       "ProjectionExpression": ", ".join(e.n(a) for a in ("pk", "sk", "osk", "id")),
                       "ScanIndexForward": False, "ConsistentRead": True, **e.params()}
             stored = await self.table.query(params)
-            rows = [(i["osk"]["S"], i["id"]["S"], key_of(i)) for i in stored
-                    if i["id"]["S"] not in batch]
+            rows: list[tuple[str, str, Item | None]] = [
+                (i["osk"]["S"], i["id"]["S"], key_of(i)) for i in stored
+                if i["id"]["S"] not in batch]
             rows += [(osk, mid, None) for osk, mid, _ in batch.values()]
             rows.sort(key=lambda r: r[0], reverse=True)
             for _osk, mid, key in rows[keep:]:

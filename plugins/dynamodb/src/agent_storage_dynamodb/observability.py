@@ -93,6 +93,7 @@ class DynamoObservability(Part, ObservabilityDomain):
         return [self.span_from(i) for i in await self.table.query(params)]
 
     def _roots_query(self, flt: TraceFilter) -> tuple[dict[str, Any], bool]:
+        keyed: tuple[str, ...]
         if flt.entity_type is not None and flt.entity_id is not None:
             index, keyed = "gsi2", ("entity_type", "entity_id")
         elif flt.agent_id is not None:

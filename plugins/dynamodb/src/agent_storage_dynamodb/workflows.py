@@ -81,8 +81,8 @@ class DynamoWorkflows(Part, WorkflowsDomain):
         return WorkflowRun(
             workflow_name=item["workflow_name"]["S"], run_id=item["run_id"]["S"],
             snapshot=snap, resource_id=self.s(item, "resource_id"),
-            status=self.s(item, "status"), created_at=self.dt(item, "created_at"),
-            updated_at=self.dt(item, "updated_at"),
+            status=self.s(item, "status"), created_at=self.time(item, "created_at"),
+            updated_at=self.time(item, "updated_at"),
         )
 
     def _created_keys(self, stored: Item) -> Item:
