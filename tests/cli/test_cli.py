@@ -418,6 +418,7 @@ def test_passwords_never_printed(cli: Run, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("AGENT_STORAGE_URL")
     assert _secrets([f"x://u:{secret}@h:bad/", "plain", f"y://u:{secret}2@h/"]) == [
         secret, f"{secret}2"]
+    assert _secrets(["pg://u:p%40ss%2Fw@h/db"]) == ["p%40ss%2Fw", "p@ss/w"]
 
 
 def test_check_runs_the_conformance_kit(cli_process: Run) -> None:

@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ._cli_output import Output, message_text
 from .errors import AgentStorageError, ThreadNotFoundError
@@ -54,8 +54,10 @@ def _secrets(argv: Sequence[str]) -> list[str]:
             rest = text.partition("://")[2]
             userinfo = rest.rpartition("@")[0]
             password = userinfo.partition(":")[2] if ":" in userinfo else None
-        if password and password not in found:
-            found.append(password)
+        # both as written (percent-encoded) and decoded: a driver may echo either
+        for secret in (password, unquote(password or "")):
+            if secret and secret not in found:
+                found.append(secret)
     return found
 
 
