@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,3 +253,42 @@ async def storage_factory(
 @pytest_asyncio.fixture
 async def store(storage_factory: Callable[..., Awaitable[Storage]]) -> Storage:
     return await storage_factory()
+
+
+# -- capability cases that do not apply --------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) kit cases needing a capability DynamoDB does not declare
+    (``indexes``, ``migrations``): they cannot apply here, while a skip would mean
+    "could not verify". DynamoDB's own index listing and refusals are tested in
+    test_dynamodb.py."""
+    from agent_storage_dynamodb.store import DynamoBackend
+
+    declared = DynamoBackend.capabilities
+    here = Path(__file__).resolve().parent
+    keep, dropped = [], []
+    for item in items:
+        wanted = {c for m in item.iter_markers("agent_storage_requires") for c in m.args}
+        mine = here in Path(str(item.path)).resolve().parents  # a run of several dirs
+        (dropped if mine and wanted - declared else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+        _NOT_APPLICABLE.extend(sorted({c for i in dropped
+                                       for m in i.iter_markers("agent_storage_requires")
+                                       for c in m.args} - declared))
+
+
+_NOT_APPLICABLE: list[str] = []
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "dynamodb: moto server over HTTP (or $AGENT_STORAGE_TEST_DYNAMODB_URL)"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _NOT_APPLICABLE:
+        terminalreporter.write_line(
+            "dynamodb: kit cases deselected as not applicable (capabilities not declared): "
+            + ", ".join(_NOT_APPLICABLE))
