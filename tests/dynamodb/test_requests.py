@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-import pytest
 from agent_storage import AgentConfig, Include, Message, Score, Span, Thread
 from helpers import counting
 
@@ -157,26 +156,27 @@ async def test_get_thread_and_stats_are_single_requests(store: Any) -> None:
     assert (stats.thread_count, stats.message_count) == (2, 10)
 
 
-@pytest.mark.parametrize("order", ["asc", "desc"])
-async def test_every_page_is_followed_past_one_megabyte(storage_factory: Any,
-                                                       order: str) -> None:
+async def test_every_page_is_followed_past_one_megabyte(store: Any) -> None:
     """1,500 messages of ~1.1 KB (> 1.6 MB): DynamoDB returns at most 1 MB per Query, so
-    a listing must follow LastEvaluatedKey; nothing may be dropped."""
-    store = await storage_factory()
+    a listing must follow LastEvaluatedKey; nothing may be dropped, in either order."""
     await store.memory.save_thread(Thread(id="big", resource_id="u"))
     body = "x" * 1100
     for start in range(0, 1500, 99):
         await store.memory.save_messages([
             Message(id=f"m{n:05d}", thread_id="big", role="user", content=body,
                     created_at=at(n)) for n in range(start, min(start + 99, 1500))])
-    with counting(store) as log:
-        page = await store.memory.list_messages("big", per_page=None, order=order)
     expected = [f"m{n:05d}" for n in range(1500)]
-    assert [m.id for m in page.items] == (expected if order == "asc" else expected[::-1])
-    assert page.total == 1500
-    assert log.ops.count("Query") >= 2, "one Query cannot return 1.6 MB"
-    assert all("ExclusiveStartKey" in p for _, p in log.calls[1:])
+    for order, wanted in (("asc", expected), ("desc", expected[::-1])):
+        with counting(store) as log:
+            page = await store.memory.list_messages("big", per_page=None, order=order)
+        assert [m.id for m in page.items] == wanted
+        assert page.total == 1500
+        assert log.ops.count("Query") >= 2, "one Query cannot return 1.6 MB"
+        assert all("ExclusiveStartKey" in p for _, p in log.calls[1:])
     with counting(store) as log:
         counted = await store.memory.list_messages("big", per_page=10, page=120)
     assert [m.id for m in counted.items] == expected[1200:1210] and counted.total == 1500
     assert set(log.ops) == {"Query"}
+    threads = await store.memory.list_threads(resource_id="u")
+    assert [t.id for t in threads.items] == ["big"]
+    assert (await store.memory.stats("u")).message_count == 1500
