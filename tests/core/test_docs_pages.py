@@ -5,7 +5,8 @@
   (each must exit 0);
 - the ```python blocks of docs/postgresql.md run against a scratch database on the local
   server (127.0.0.1:5432, user postgres, or $AGENT_STORAGE_TEST_PG_URL); skipped with
-  the reason when no server answers, never under CI=true;
+  the reason when no server answers, never under CI=true; those of docs/dynamodb.md run
+  against a moto server (AWS_ENDPOINT_URL_DYNAMODB);
 - every option a backend accepts (its accepted_options, extra_options and the common
   ones) is named in its page, so a new option cannot ship undocumented;
 - the schema and default-index tables of the SQL pages match sql/tables.py and the
@@ -189,6 +190,63 @@ def test_postgresql_page_runs_against_a_scratch_database(
     ran = run_page("postgresql.md", tmp_path, monkeypatch,
                    {"AGENT_STORAGE_URL": pg_database}, kinds=("python",))
     assert ran >= 4
+
+
+#: moto's DynamoDB is not thread-safe: one request at a time (as tests/dynamodb does).
+MOTO_SERVER = """
+import os, sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+port = int(sys.argv[1])
+os.environ.setdefault("MOTO_PORT", str(port))
+run_simple("127.0.0.1", port, DomainDispatcherApplication(create_backend_app), threaded=False)
+"""
+
+
+@pytest.fixture
+def dynamodb_endpoint() -> object:
+    """A moto server over HTTP, or $AGENT_STORAGE_TEST_DYNAMODB_URL."""
+    import time
+
+    given = os.environ.get("AGENT_STORAGE_TEST_DYNAMODB_URL")
+    if given:
+        yield given
+        return
+    try:
+        import moto.moto_server.werkzeug_app  # noqa: F401
+    except ImportError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"moto[server] is not installed: {exc}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERVER, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the moto server did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_dynamodb_page_runs_against_moto(dynamodb_endpoint: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The page's URLs name AWS regions; botocore's AWS_ENDPOINT_URL_DYNAMODB sends them to
+    # the local server unchanged, as the page tells a reader trying it without AWS.
+    for key, value in (("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint),
+                       ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
+        monkeypatch.setenv(key, value)
+    assert run_page("dynamodb.md", tmp_path, monkeypatch, kinds=("python",)) >= 2
 
 
 # -- the pages cannot drift from the code --------------------------------------------------
