@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from agent_storage.backends.memory import MemoryBackend
 from agent_storage.testing.plugin import MARKER
 
