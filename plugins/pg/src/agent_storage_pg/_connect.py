@@ -10,6 +10,7 @@ failed ping, not an error. Passwords live only inside the SQLAlchemy URL, whose
 
 from __future__ import annotations
 
+import contextvars
 from typing import TYPE_CHECKING, Any, Final
 
 from agent_storage.errors import ConfigurationError
@@ -99,6 +100,12 @@ def create_engine(options: StoreOptions) -> AsyncEngine:
     return engine
 
 
+#: Set around the checkout of a read that handles a lost connection itself (store.fetch:
+#: invalidate, run once more on a pinged connection): such a read saves the ping round trip.
+SKIP_PING: contextvars.ContextVar[bool] = contextvars.ContextVar("agent_storage_pg_skip_ping",
+                                                                 default=False)
+
+
 def install_ping(engine: AsyncEngine) -> None:
     """Pre-ping every checkout with one empty query; a dead connection (server restarted,
     backend terminated) is replaced before the caller sees it.
@@ -119,6 +126,8 @@ def install_ping(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if SKIP_PING.get():
+            return  # an idempotent read that retries on a lost connection itself
         driver = dbapi_connection.driver_connection
         try:
             if driver.is_closed():

@@ -23,7 +23,7 @@ from agent_storage.errors import (
 )
 from agent_storage.url import redact
 
-__all__ = ["is_transient", "sqlstate_of", "translate"]
+__all__ = ["connection_lost", "is_transient", "sqlstate_of", "translate"]
 
 #: SQLSTATE classes and codes that a retry can cure.
 _TRANSIENT_CLASSES: Final = ("08", "40", "53")  # connection, rollback (deadlock), resources
@@ -71,6 +71,24 @@ def _root(exc: BaseException) -> BaseException:
             return item
         root = item
     return root
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The connection itself failed (closed, reset, terminated by the server, or left
+    mid-protocol: asyncpg's "another operation is in progress"): the statement did not
+    run to completion on it, and another connection may succeed."""
+    code = sqlstate_of(exc)
+    if code and (code.startswith("08") or code in {"57P01", "57P02", "57P03"}):
+        return True
+    for item in _chain(exc):
+        if type(item).__name__ in {"ConnectionDoesNotExistError", "ConnectionFailureError",
+                                   "InterfaceError", "InternalClientError"}:
+            return True
+        if isinstance(item, ConnectionError) or (
+            isinstance(item, OSError) and item.errno in _NETWORK_ERRNOS
+        ):
+            return True
+    return False
 
 
 def is_transient(exc: BaseException) -> bool:

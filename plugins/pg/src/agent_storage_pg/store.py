@@ -31,7 +31,7 @@ from agent_storage.url import StoreURL
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from . import _connect, _errors, _json, _migrate
+from . import _connect, _errors, _fast, _json, _migrate
 from ._indexes import PgIndexManager
 from ._memory import PgMemory
 
@@ -71,6 +71,7 @@ class PgBackend(SqlBackend):
         if options.engine is not None:  # a wrong engine fails at open_store
             _connect.check_user_engine(options.engine)
         self.lock_key = advisory_key("init", self.schema or "public", options.table_prefix)
+        self._fast_reads: dict[int, _fast.PgPrepared] = {}
 
     # -- hooks of SqlBackend ---------------------------------------------------------------
 
@@ -116,6 +117,65 @@ class PgBackend(SqlBackend):
     def translate_error(self, exc: BaseException) -> AgentStorageError:
         return _errors.translate(exc, self.secrets())
 
+    # -- reads of prebuilt statements straight on asyncpg (see _fast) ------------------------
+
+    def prepared(self, stmt: Any) -> Any:
+        if not self.options.debug:  # debug logging hooks SQLAlchemy's execute events
+            compiled = _fast.compile_read(stmt, self.engine.dialect)
+            if compiled is not None:
+                self._fast_reads[id(stmt)] = compiled
+        return stmt
+
+    async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        prep = self._fast_reads.get(id(stmt))
+        if prep is None or prep.stmt is not stmt or self._instrumented():
+            return await super().fetch(stmt, params)
+        args = prep.args(params or {})
+        try:
+            # No checkout ping: a read is idempotent, so a connection found dead by the query
+            # itself is dropped and the read runs once more on a pinged one (one round trip
+            # instead of two on the healthy path).
+            return await self._fast_fetch(prep.sql, args, ping=False)
+        except Exception as exc:
+            if not _errors.connection_lost(exc):
+                raise
+        return await self._fast_fetch(prep.sql, args, ping=True)
+
+    async def _fast_fetchrow(self, sql: str, args: list[Any]) -> Any:
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            try:
+                return await raw.driver_connection.fetchrow(sql, *args)  # type: ignore[union-attr]
+            except BaseException as exc:
+                if not isinstance(exc, Exception) or _errors.is_transient(exc):
+                    await conn.invalidate()
+                raise
+
+    async def _fast_fetch(self, sql: str, args: list[Any], *, ping: bool) -> list[Any]:
+        token = _connect.SKIP_PING.set(not ping)
+        try:
+            conn = await self.engine.connect()
+        finally:
+            _connect.SKIP_PING.reset(token)
+        try:
+            raw = await conn.get_raw_connection()
+            try:
+                # no transaction: asyncpg autocommits a lone statement
+                return await raw.driver_connection.fetch(sql, *args)  # type: ignore[union-attr,no-any-return]
+            except BaseException as exc:
+                if not isinstance(exc, Exception) or _errors.is_transient(exc):
+                    # cancelled mid-query or a broken connection: never hand it out again
+                    await conn.invalidate()
+                raise
+        finally:
+            await conn.close()
+
+    def _instrumented(self) -> bool:
+        """Someone listens to SQLAlchemy's cursor events (tracing such as OpenTelemetry,
+        statement capture in tests): keep every statement visible to them."""
+        events = self.engine.sync_engine.dispatch
+        return bool(events.before_cursor_execute or events.after_cursor_execute)
+
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """Reads need no transaction: AUTOCOMMIT saves the BEGIN and ROLLBACK round trips."""
@@ -125,9 +185,14 @@ class PgBackend(SqlBackend):
     async def execute_one(self, stmt: Any, params: dict[str, Any]) -> Any:
         """Run one self-contained write statement on an AUTOCOMMIT connection (atomic on
         its own: no BEGIN/COMMIT round trips); rerun on a deadlock. Returns its first row."""
+        prep = self._fast_reads.get(id(stmt))
+        if prep is not None and (prep.stmt is not stmt or self._instrumented()):
+            prep = None
         attempt = 0
         while True:
             try:
+                if prep is not None:  # straight on asyncpg (see _fast); the checkout pings
+                    return await self._fast_fetchrow(prep.sql, prep.args(params))
                 async with self.engine.connect() as conn:
                     conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                     return (await conn.execute(stmt, params)).first()
