@@ -87,3 +87,9 @@ def main(table_name: str = "agent_storage", ttl_attribute: str = "ttl") -> str:
         + cloudformation(table_name, ttl_attribute)
         + "\n"
     )
+
+
+if __name__ == "__main__":  # python -m agent_storage_dynamodb.spec [TABLE] [TTL_ATTRIBUTE]
+    import sys
+
+    print(main(*sys.argv[1:3]), end="")
