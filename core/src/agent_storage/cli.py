@@ -10,6 +10,8 @@
     agent-storage threads URL [--resource R] [--limit N]
     agent-storage messages URL THREAD [--last N]
     agent-storage check URL                  run the conformance kit against URL
+    agent-storage copy SRC DST [--domains D1,D2] [--batch-size N] [--no-verify]
+    agent-storage dynamodb-table-spec [TABLE] [--format all|create-table|cloudformation]
 
 Exit codes: 0 success, 1 an agent-storage error (printed as one line, never a traceback,
 never a password), 2 bad usage.
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from . import _cli_more
 from ._cli_output import Output, message_text
 from .errors import AgentStorageError, ThreadNotFoundError
 from .url import redact
@@ -334,7 +337,8 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
 COMMANDS: dict[str, Command] = {
     "demo": cmd_demo, "backends": cmd_backends, "init": cmd_init, "migrate": cmd_migrate,
     "status": cmd_status, "indexes": cmd_indexes, "threads": cmd_threads,
-    "messages": cmd_messages, "check": cmd_check,
+    "messages": cmd_messages, "check": cmd_check, "copy": _cli_more.cmd_copy,
+    "dynamodb-table-spec": _cli_more.cmd_dynamodb_table_spec,
 }
 
 
@@ -424,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", metavar="URL")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS",
                    help="extra pytest arguments after --, e.g. -- -x -k threads")
+
+    _cli_more.add_parsers(sub)
     return parser
 
 
