@@ -26,7 +26,9 @@ def _seed(url: str) -> None:
     asyncio.run(body())
 
 
-def test_copy_moves_every_record_and_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_copy_moves_every_record_and_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     name = f"clicopy{uuid.uuid4().hex[:8]}"
     src, dst = f"memory://{name}", f"sqlite:///{tmp_path / 'dst.db'}"
     _seed(src)
