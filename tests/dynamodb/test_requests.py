@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from agent_storage import AgentConfig, Include, Message, Score, Span, Thread
+import pytest
+from agent_storage import AgentConfig, Include, Message, Score, Span, Thread, ThreadNotFoundError
 from helpers import counting
 
 T0 = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
@@ -131,6 +132,39 @@ async def test_saving_20_messages_is_two_requests(store: Any) -> None:
         await store.memory.save_messages(batch)
     assert log.ops == ["BatchGetItem", "TransactWriteItems"]
     assert (await store.memory.list_messages("t", per_page=None)).total == 20
+
+
+async def test_new_messages_naming_their_owner_are_one_request(store: Any) -> None:
+    """The write path of a chat turn: new messages that carry the thread's resource_id are
+    one TransactWriteItems; every assumption is a condition, so a wrong guess costs one
+    request more and writes nothing wrong."""
+    await store.memory.save_thread(Thread(id="t", resource_id="u", agent_id="a"))
+    batch = [Message(id=f"m{n}", thread_id="t", role="user", content=n, resource_id="u",
+                     created_at=at(n)) for n in range(20)]
+    with counting(store) as log:
+        await store.memory.save_messages(batch)
+    assert log.ops == ["TransactWriteItems"]
+    thread = await store.memory.get_thread("t")
+    by_agent = await store.memory.list_threads(agent_id="a", order_by="updated_at")
+    assert by_agent.items == (thread,)
+    with counting(store) as log:  # upserts: the fast path fails, the general path runs
+        await store.memory.save_messages(batch[:5])
+    assert log.ops == ["TransactWriteItems", "BatchGetItem", "TransactWriteItems"]
+    wrong = [Message(id="w", thread_id="t", role="user", content=0, resource_id="intruder")]
+    saved = await store.memory.save_messages(wrong)
+    assert saved[0].resource_id == "u"
+    page = await store.memory.list_messages("t", per_page=None)
+    assert [m.id for m in page.items] == [f"m{n}" for n in range(20)] + ["w"]
+    assert all(m.resource_id == "u" for m in page.items)
+    stats = await store.memory.stats("u")
+    assert stats.message_count == 21 and stats.first_activity == at(0)
+    older = [Message(id="old", thread_id="t", role="user", content=0, resource_id="u",
+                     created_at=at(-50))]
+    await store.memory.save_messages(older)
+    assert (await store.memory.stats("u")).first_activity == at(-50)
+    with pytest.raises(ThreadNotFoundError):
+        await store.memory.save_messages([Message(id="x", thread_id="ghost", role="user",
+                                                  content=0, resource_id="u")])
 
 
 async def test_listing_10_threads_of_a_user_is_one_query(store: Any) -> None:

@@ -430,7 +430,59 @@ class DynamoMemory(Part, MemoryDomain):
         return max(int(now.timestamp() * 1_000_000) * 1000, last + 1)
 
     async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
+        saved = await self._save_new(messages, now)
+        if saved is not None:
+            return saved
         return await self.cas_loop(lambda: self._save_once(messages, now))
+
+    async def _save_new(self, messages: list[Message], now: _dt.datetime) -> list[Message] | None:
+        """The common case in ONE request: new messages of one thread that already name
+        the thread's owner. Every assumption is a condition of the transaction (each
+        message is new; the thread exists, is owned by that resource, has no later seq
+        and no older message); if one does not hold, nothing was written and None sends
+        the call down the general path (read, then write)."""
+        tid, owner = messages[0].thread_id, messages[0].resource_id
+        if (owner is None or self.backend.options.retention.max_messages_per_thread
+                or len(messages) > 99
+                or any(m.thread_id != tid or m.resource_id != owner for m in messages)):
+            return None
+        base = int(now.timestamp() * 1_000_000) * 1000
+        items = [self.message_item(m, base + n) for n, m in enumerate(messages)]
+        for m, item in zip(messages, items, strict=True):
+            check_item_size(item, f"message {m.id!r}")
+        ops: list[dict[str, Any]] = []
+        for item in items:
+            e = Expr()
+            ops.append({"Put": {"Item": item,
+                                "ConditionExpression": f"attribute_not_exists({e.n('pk')})",
+                                **e.params()}})
+        if not self.table.transaction_fits(ops):
+            return None
+        # agent_id only decides whether gsi5pk exists; gsi5sk alone is not indexed
+        probe = Thread(id=tid, resource_id=owner, agent_id="-", created_at=now, updated_at=now)
+        bumped, _ = self.thread_item(probe)
+        e = Expr()
+        sets = [f"{e.n(k)} = {e.v(bumped[k])}"
+                for k in ("updated_at", "gsi2sk", "gsi5sk", "gsi8sk", self.ttl_attr)
+                if k in bumped]
+        lo = self.when(min(m.created_at for m in messages))
+        sets += [f"{e.n('mseq')} = {e.num(base + len(messages) - 1)}",
+                 f"{e.n('mfirst')} = if_not_exists({e.n('mfirst')}, {e.v(lo)})"]
+        expr = (f"SET {', '.join(sets)} ADD {e.n('rev')} {e.num(1)}, "
+                f"{e.n('mcount')} {e.num(len(messages))}")
+        mseq, mfirst = e.n("mseq"), e.n("mfirst")
+        cond = (f"attribute_exists({e.n('pk')}) AND {e.n('resource_id')} = {e.s(owner)} "
+                f"AND (attribute_not_exists({mseq}) OR {mseq} < {e.num(base)}) "
+                f"AND (attribute_not_exists({mfirst}) OR {mfirst} <= {e.v(lo)})")
+        ttl = e.n(self.ttl_attr)  # an expired thread is a missing thread
+        cond += f" AND (attribute_not_exists({ttl}) OR {ttl} > {e.num(int(now.timestamp()))})"
+        ops.append({"Update": {"Key": self.thread_key(tid), "UpdateExpression": expr,
+                               "ConditionExpression": cond, **e.params()}})
+        try:
+            await self.table.transact(ops, what="message")
+        except TxCanceled:
+            return None
+        return list(messages)
 
     async def _save_once(self, messages: list[Message], now: _dt.datetime) -> list[Message]:
         tids = list(dict.fromkeys(m.thread_id for m in messages))
