@@ -3,8 +3,8 @@
     python -m benchmarks.w1.growth --url sqlite:////tmp/w1g/w1.db [--small 1] [--large 10]
 
 Fills four fresh stores once (raw and ours at `--small` and at `--large` scale, W1 phase A
-untimed), then times W1 phases B and D on all four in alternating slices (as the runner
-does), `--repeat` times, and reports per-call medians and the large/small ratio. Alternating
+untimed), then times W1 phases B and D on all four in alternating slices of equal size,
+`--repeat` times, and reports per-call medians and the large/small ratio. Alternating
 the SAME process over both sizes keeps machine load out of the ratio, which two separate
 runs at different times cannot on a shared box. Reads do not change the stores, so the
 repetitions reuse them.
@@ -65,15 +65,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for p in PHASES:
                 elapsed = dict.fromkeys(targets, 0.0)
                 keys = list(targets)
-                for c in range(args.slices):
+                # Equal-sized slices on every store: the first call after switching stores
+                # meets colder caches, so slices of different sizes would bias the ratio.
+                size = args.per_slice
+                c = 0
+                while any(c * size < len(plans[k][p]) for k in keys):
                     order = keys if c % 2 == 0 else keys[::-1]
                     for key in order:
-                        calls = plans[key][p]
-                        size = -(-len(calls) // args.slices)
+                        calls = plans[key][p][c * size : (c + 1) * size]
+                        if not calls:
+                            continue
                         t0 = time.perf_counter()
-                        for call in calls[c * size : (c + 1) * size]:
+                        for call in calls:
                             await call()
                         elapsed[key] += time.perf_counter() - t0
+                    c += 1
                 for key in keys:
                     n = len(plans[key][p])
                     per_call[p][f"{key[0]}/{key[1]}"].append(elapsed[key] / n * 1e6)
@@ -119,7 +125,7 @@ def main() -> None:
     ap.add_argument("--small", type=float, default=1)
     ap.add_argument("--large", type=float, default=10)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--slices", type=int, default=20)
+    ap.add_argument("--per-slice", type=int, default=10, help="calls per alternating slice")
     ap.add_argument("--json")
     args = ap.parse_args()
     report = asyncio.run(run(args))
