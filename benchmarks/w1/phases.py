@@ -160,10 +160,10 @@ async def run_interleaved(
             rates[i][phase] = n * units[phase] / elapsed[i]
             # diagnostic: this process's CPU (all threads: aiosqlite's too) per call, in us
             rates[i]["cpu_us:" + phase] = cpu[i] / n * 1e6
-            after = _sent(targets[i])
-            if after is not None and sent[i] is not None:
+            after, before = _sent(targets[i]), sent[i]
+            if after is not None and before is not None:
                 # DynamoDB: requests per call, by operation
-                for op, k in (after - sent[i]).items():
+                for op, k in (after - before).items():
                     rates[i][f"req:{phase}:{op}"] = k / n
     return rates
 
