@@ -5,8 +5,9 @@
   (each must exit 0);
 - the ```python blocks of docs/postgresql.md run against a scratch database on the local
   server (127.0.0.1:5432, user postgres, or $AGENT_STORAGE_TEST_PG_URL); skipped with
-  the reason when no server answers, never under CI=true; those of docs/dynamodb.md run
-  against a moto server (AWS_ENDPOINT_URL_DYNAMODB);
+  the reason when no server answers, never under CI=true; the ```python blocks and
+  `agent-storage` lines of docs/dynamodb.md run against a moto server
+  (AWS_ENDPOINT_URL_DYNAMODB);
 - every option a backend accepts (its accepted_options, extra_options and the common
   ones) is named in its page, so a new option cannot ship undocumented;
 - the schema and default-index tables of the SQL pages match sql/tables.py and the
@@ -73,9 +74,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(cmd: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """One `agent-storage ...` line as its own process (the installed command's code)."""
-    argv = [sys.executable, "-m", "agent_storage.cli", *shlex.split(cmd)[1:]]
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    """One `agent-storage ...` line as its own process (the installed command's code);
+    ``> FILE`` at the end writes its output to FILE, as the shell would."""
+    words = shlex.split(cmd)[1:]
+    target = None
+    if len(words) >= 2 and words[-2] == ">":
+        words, target = words[:-2], words[-1]
+    argv = [sys.executable, "-m", "agent_storage.cli", *words]
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=300)
+    if target is not None:
+        (cwd / target).write_text(result.stdout, encoding="utf-8")
+    return result
 
 
 def run_python(code: str, where: str) -> None:
@@ -246,7 +256,11 @@ def test_dynamodb_page_runs_against_moto(dynamodb_endpoint: str, tmp_path: Path,
     for key, value in (("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint),
                        ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
         monkeypatch.setenv(key, value)
-    assert run_page("dynamodb.md", tmp_path, monkeypatch, kinds=("python",)) >= 2
+    assert run_page("dynamodb.md", tmp_path, monkeypatch, kinds=("python", "cli")) >= 6
+    # the file the page feeds to `aws dynamodb create-table --cli-input-json` is that input
+    spec = json.loads((tmp_path / "table.json").read_text(encoding="utf-8"))
+    assert spec["TableName"] == "agent-table" and spec["GlobalSecondaryIndexes"]
+    assert (tmp_path / "snapshot.db").exists()  # the copy to SQLite the page shows
 
 
 # -- the pages cannot drift from the code --------------------------------------------------
