@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from agent_storage import Storage, open_store
+from dynamo_testlib import (  # re-exported: tests import them from conftest too
+    REGION,
+    dynamodb_url,
+    new_prefix,
+    new_table,
+)
 
 ENV_URL = "AGENT_STORAGE_TEST_DYNAMODB_URL"
-REGION = "us-east-1"
 TABLE = "agent-storage-tests"  # for URL-only fixtures; stores use their own tables
 
 
@@ -170,10 +174,6 @@ def dynamodb_endpoint(aws_env: None) -> Iterator[str]:
         proc.kill()
 
 
-def dynamodb_url(endpoint: str, table: str) -> str:
-    return f"dynamodb://{table}?region={REGION}&endpoint_url={endpoint}"
-
-
 @pytest_asyncio.fixture
 async def raw_client(dynamodb_endpoint: str) -> AsyncIterator[Any]:
     """A plain aiobotocore client on the test server (for set-up and inspection)."""
@@ -193,26 +193,9 @@ def sync_client(dynamodb_endpoint: str) -> Any:
     return boto3.client("dynamodb", region_name=REGION, endpoint_url=dynamodb_endpoint)
 
 
-async def create_spec_table(client: Any, name: str, ttl_attribute: str = "ttl") -> str:
-    """Create a table exactly as ``agent-storage dynamodb-table-spec`` prints it."""
-    from agent_storage_dynamodb.spec import table_spec, ttl_spec
-
-    await client.create_table(**table_spec(name))
-    await client.update_time_to_live(**ttl_spec(name, ttl_attribute))
-    return name
-
-
-def new_table() -> str:
-    return f"t-{uuid.uuid4().hex[:16]}"
-
-
 @pytest.fixture
 def agent_storage_url(dynamodb_endpoint: str) -> str:
     return dynamodb_url(dynamodb_endpoint, TABLE)
-
-
-def new_prefix() -> str:
-    return f"k{uuid.uuid4().hex[:12]}"
 
 
 @pytest_asyncio.fixture

@@ -25,8 +25,16 @@ from agent_storage import (
 from agent_storage.serde import utcnow
 from agent_storage_dynamodb import keys, spec
 from agent_storage_dynamodb.client import RetryPolicy
-from conftest import create_spec_table, dynamodb_url, new_prefix, new_table
-from helpers import counting, error_response, fail_first, unprocessed
+from dynamo_testlib import (
+    counting,
+    create_spec_table,
+    dynamodb_url,
+    error_response,
+    fail_first,
+    new_prefix,
+    new_table,
+    unprocessed,
+)
 
 T0 = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
 README = Path(__file__).resolve().parents[2] / "plugins" / "dynamodb" / "README.md"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from agent_storage import AgentConfig, Include, Message, Score, Span, Thread, ThreadNotFoundError
-from helpers import counting
+from dynamo_testlib import counting
 
 T0 = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
 

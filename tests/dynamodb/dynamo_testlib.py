@@ -1,15 +1,41 @@
-"""Request counting and fault injection through botocore's event hooks (no mocks: every
+"""Helpers of the DynamoDB tests (a unique module name: several test dirs have a conftest).
+
+Request counting and fault injection go through botocore's event hooks (no mocks: every
 request still goes over HTTP to the server; a hook only rewrites what a call sends or
 what it got back)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 from agent_storage import Storage
+
+REGION = "us-east-1"
+
+
+def dynamodb_url(endpoint: str, table: str) -> str:
+    return f"dynamodb://{table}?region={REGION}&endpoint_url={endpoint}"
+
+
+async def create_spec_table(client: Any, name: str, ttl_attribute: str = "ttl") -> str:
+    """Create a table exactly as ``agent-storage dynamodb-table-spec`` prints it."""
+    from agent_storage_dynamodb.spec import table_spec, ttl_spec
+
+    await client.create_table(**table_spec(name))
+    await client.update_time_to_live(**ttl_spec(name, ttl_attribute))
+    return name
+
+
+def new_table() -> str:
+    return f"t-{uuid.uuid4().hex[:16]}"
+
+
+def new_prefix() -> str:
+    return f"k{uuid.uuid4().hex[:12]}"
 
 
 class RequestLog:
