@@ -3,8 +3,9 @@ resources.
 
 Request counts on the hot paths (measured by tests/dynamodb/test_requests.py):
 ``save_messages`` of new messages naming their thread's owner = 1 TransactWriteItems;
-otherwise (upserts, no resource_id, several threads) 1 BatchGetItem + 1 TransactWriteItems; ``list_messages(last=N)`` = 1 Query on ``lsi1``; ``list_threads`` of a
-resource = 1 Query on a GSI; an include window = 1 Query on ``gsi1`` (id -> message) plus
+otherwise (upserts, no resource_id, several threads) 1 BatchGetItem + 1
+TransactWriteItems; ``list_messages(last=N)`` = 1 Query on ``lsi1``; ``list_threads`` of
+a resource = 1 Query on a GSI; an include window = 1 Query on ``gsi1`` (id -> message) plus
 one Query per side, run concurrently.
 """
 
