@@ -111,6 +111,12 @@ def is_transient(exc: BaseException) -> bool:
             # refused, reset, unreachable; a server refusing SSL will refuse it again
             return "SSL" not in str(item)
         name = type(item).__name__
+        if name in {"InternalClientError", "InterfaceError"} and (
+            "another operation" in str(item)
+        ):
+            # a connection left mid-protocol by a dropped server (raised unwrapped on the
+            # direct asyncpg path); the statement did not complete, another connection may
+            return True
         if name in {"ConnectionDoesNotExistError", "InvalidCachedStatementError",
                     "ConnectionFailureError", "InterfaceError"} and (
             name != "InterfaceError" or "connection is closed" in str(item)
