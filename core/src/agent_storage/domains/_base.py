@@ -131,6 +131,20 @@ def metadata_filter(value: Any, field: str = "metadata") -> Mapping[str, Any] | 
     return dict(value)
 
 
+async def fetch_page(
+    select: Callable[[int | None], Awaitable[Sequence[T]]],
+    count: Callable[[], Awaitable[int]],
+    *, offset: int, limit: int | None, page: int,
+) -> Page[T]:
+    """One page of a listing: ``select(limit + 1)`` rows, and a COUNT only when the rows
+    cannot tell the total (there is a next page, or the page is past the end)."""
+    rows = await select(None if limit is None else limit + 1)
+    total = None
+    if limit is not None and (len(rows) > limit or (offset and not rows)):
+        total = await count()
+    return make_page(rows, offset=offset, limit=limit, page=page, total=total)
+
+
 def make_page(
     rows: Sequence[T], *, offset: int, limit: int | None, page: int, total: int | None
 ) -> Page[T]:

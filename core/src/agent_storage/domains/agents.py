@@ -12,7 +12,7 @@ from attrs import evolve
 from ..errors import AgentNotFoundError, ValidationError
 from ..records import AGENT_STATUSES, AGENT_UPDATABLE, AgentConfig, AgentVersion, Page
 from ..serde import check_id, check_text, utcnow
-from ._base import Domain, check_choice, check_page, make_page, metadata_filter, public
+from ._base import Domain, check_choice, check_page, fetch_page, metadata_filter, public
 
 __all__ = ["AgentsDomain"]
 
@@ -74,13 +74,11 @@ class AgentsDomain(Domain):
         meta = metadata_filter(metadata)
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_agents(
-            st, meta, offset=offset, limit=None if limit is None else limit + 1
+        return await fetch_page(
+            lambda n: self._select_agents(st, meta, offset=offset, limit=n),
+            lambda: self._count_agents(st, meta),
+            offset=offset, limit=limit, page=page,
         )
-        total = None
-        if limit is not None and (len(rows) > limit or (offset and not rows)):
-            total = await self._count_agents(st, meta)
-        return make_page(rows, offset=offset, limit=limit, page=page, total=total)
 
     @public
     async def list_agent_versions(self, agent_id: str) -> list[AgentVersion]:

@@ -31,8 +31,8 @@ from ._base import (
     Domain,
     check_direction,
     check_page,
+    fetch_page,
     id_list,
-    make_page,
     metadata_filter,
     opt_id,
     opt_time,
@@ -222,19 +222,13 @@ class MemoryDomain(Domain):
         limit: int | None,
         page: int,
     ) -> Page[Thread]:
-        rows = await self._select_threads(
-            ThreadSelect(
-                filter=flt,
-                order_by=order_by,
-                direction=direction,
-                offset=offset,
-                limit=None if limit is None else limit + 1,
-            )
+        return await fetch_page(
+            lambda n: self._select_threads(ThreadSelect(
+                filter=flt, order_by=order_by, direction=direction, offset=offset, limit=n,
+            )),
+            lambda: self._count_threads(flt),
+            offset=offset, limit=limit, page=page,
         )
-        total = None
-        if limit is not None and (len(rows) > limit or (offset and not rows)):
-            total = await self._count_threads(flt)
-        return make_page(rows, offset=offset, limit=limit, page=page, total=total)
 
     # -- messages ----------------------------------------------------------------------
 

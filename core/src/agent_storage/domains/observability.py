@@ -11,7 +11,7 @@ from attrs import frozen
 from ..errors import ValidationError
 from ..records import Page, Span, SpanUpdate, Trace
 from ..serde import check_id, utcnow
-from ._base import Domain, check_page, id_list, make_page, opt_id, opt_time, public
+from ._base import Domain, check_page, fetch_page, id_list, opt_id, opt_time, public
 
 __all__ = ["ObservabilityDomain", "TraceFilter"]
 
@@ -113,13 +113,11 @@ class ObservabilityDomain(Domain):
         )
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_roots(
-            flt, offset=offset, limit=None if limit is None else limit + 1
+        return await fetch_page(
+            lambda n: self._select_roots(flt, offset=offset, limit=n),
+            lambda: self._count_roots(flt),
+            offset=offset, limit=limit, page=page,
         )
-        total = None
-        if limit is not None and (len(rows) > limit or (offset and not rows)):
-            total = await self._count_roots(flt)
-        return make_page(rows, offset=offset, limit=limit, page=page, total=total)
 
     @public
     async def delete_traces(self, trace_ids: Iterable[str]) -> int:

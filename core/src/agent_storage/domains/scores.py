@@ -9,7 +9,7 @@ from attrs import frozen
 from ..errors import ValidationError
 from ..records import SCORE_SOURCES, Page, Score
 from ..serde import check_id
-from ._base import Domain, check_choice, check_page, make_page, opt_id, public
+from ._base import Domain, check_choice, check_page, fetch_page, opt_id, public
 
 __all__ = ["ScoreFilter", "ScoresDomain"]
 
@@ -74,13 +74,11 @@ class ScoresDomain(Domain):
         )
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_scores(
-            flt, offset=offset, limit=None if limit is None else limit + 1
+        return await fetch_page(
+            lambda n: self._select_scores(flt, offset=offset, limit=n),
+            lambda: self._count_scores(flt),
+            offset=offset, limit=limit, page=page,
         )
-        total = None
-        if limit is not None and (len(rows) > limit or (offset and not rows)):
-            total = await self._count_scores(flt)
-        return make_page(rows, offset=offset, limit=limit, page=page, total=total)
 
     @public
     async def delete_score(self, score_id: str) -> None:

@@ -12,7 +12,7 @@ from attrs import frozen
 from ..errors import RunNotFoundError, ValidationError
 from ..records import UNSET, Page, WorkflowRun
 from ..serde import check_id, check_json, check_text, utcnow
-from ._base import Domain, check_page, make_page, opt_id, opt_time, public
+from ._base import Domain, check_page, fetch_page, opt_id, opt_time, public
 
 __all__ = ["RunFilter", "WorkflowsDomain"]
 
@@ -89,13 +89,11 @@ class WorkflowsDomain(Domain):
         )
         offset, limit = check_page(page, per_page)
         await self._ready()
-        rows = await self._select_runs(
-            flt, offset=offset, limit=None if limit is None else limit + 1
+        return await fetch_page(
+            lambda n: self._select_runs(flt, offset=offset, limit=n),
+            lambda: self._count_runs(flt),
+            offset=offset, limit=limit, page=page,
         )
-        total = None
-        if limit is not None and (len(rows) > limit or (offset and not rows)):
-            total = await self._count_runs(flt)
-        return make_page(rows, offset=offset, limit=limit, page=page, total=total)
 
     @public
     async def update_step_result(
