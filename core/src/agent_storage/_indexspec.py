@@ -19,6 +19,7 @@ from typing import Final, Literal, NoReturn, TypeAlias
 from attrs import frozen
 
 from .errors import InvalidIdentifierError, InvalidIndexSpecError, NotSupportedError
+from .naming import LOGICAL_TABLES, MAX_IDENTIFIER_BYTES
 
 __all__ = [
     "LOGICAL_TABLES",
@@ -51,18 +52,7 @@ __all__ = [
 Dialect: TypeAlias = Literal["postgresql", "sqlite"]
 StorageValue: TypeAlias = int | bool | str
 
-LOGICAL_TABLES: Final = (
-    "threads",
-    "messages",
-    "resources",
-    "workflow_runs",
-    "scores",
-    "spans",
-    "agents",
-    "agent_versions",
-)
 METHODS: Final = ("btree", "hash", "gin", "gist", "spgist", "brin")
-MAX_IDENTIFIER_BYTES: Final = 63
 MAX_COLUMNS: Final = 32  # PostgreSQL's INDEX_MAX_KEYS
 MAX_COLUMN_LENGTH: Final = 300
 MAX_WHERE_LENGTH: Final = 1000

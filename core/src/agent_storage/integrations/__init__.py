@@ -13,12 +13,27 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ..errors import ConfigurationError
+from attrs import evolve
+
+from ..errors import ConfigurationError, ThreadNotFoundError
+from ..records import Thread
+from ..serde import utcnow
 from ..storage import Storage
 
 __all__: list[str] = []
 
 T = TypeVar("T")
+
+
+async def ensure_owned_thread(storage: Storage, thread: Thread) -> None:
+    """Create ``thread`` (stamped now) if missing; refuse a thread of another resource."""
+    existing = await storage.memory.get_thread(thread.id)
+    if existing is None:
+        now = utcnow()
+        await storage.memory.save_thread(evolve(thread, created_at=now, updated_at=now))
+    elif existing.resource_id != thread.resource_id:
+        raise ThreadNotFoundError(
+            f"thread {thread.id!r} belongs to another resource; refusing to write")
 
 StoreArg = Any  # Storage | agent_storage.sync.SyncStorage | str (URL)
 

@@ -33,7 +33,7 @@ from ..errors import ThreadNotFoundError
 from ..records import ROLES, Message, Thread
 from ..serde import utcnow
 from ..storage import Storage
-from . import StoreArg, _Store
+from . import StoreArg, _Store, ensure_owned_thread
 
 try:
     from langchain_core.chat_history import BaseChatMessageHistory
@@ -136,17 +136,8 @@ class AgentStorageChatMessageHistory(BaseChatMessageHistory):  # type: ignore[mi
         ]
 
     async def _write(self, storage: Storage, records: list[Message]) -> None:
-        memory = storage.memory
-        thread = await memory.get_thread(self.session_id)
-        if thread is None:
-            now = utcnow()
-            from attrs import evolve
-
-            await memory.save_thread(evolve(self._thread, created_at=now, updated_at=now))
-        elif thread.resource_id != self.resource_id:
-            raise ThreadNotFoundError(
-                f"thread {self.session_id!r} belongs to another resource; refusing to write")
-        await memory.save_messages(records)
+        await ensure_owned_thread(storage, self._thread)
+        await storage.memory.save_messages(records)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append messages in one atomic write."""

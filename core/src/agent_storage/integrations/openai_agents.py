@@ -27,7 +27,7 @@ from ..errors import ThreadNotFoundError, ValidationError
 from ..records import ROLES, Message, Thread
 from ..serde import utcnow
 from ..storage import Storage
-from . import StoreArg, _Store
+from . import StoreArg, _Store, ensure_owned_thread
 
 try:  # the SDK is the optional extra; fail with the install hint, not a bare ImportError
     import agents  # noqa: F401
@@ -196,16 +196,7 @@ class AgentStorageSession:
     async def _ensure_thread(self, storage: Storage) -> None:
         if self._known:
             return
-        memory = storage.memory
-        thread = await memory.get_thread(self.session_id)
-        if thread is None:
-            now = utcnow()
-            from attrs import evolve
-
-            await memory.save_thread(evolve(self._thread, created_at=now, updated_at=now))
-        elif thread.resource_id != self.resource_id:
-            raise ThreadNotFoundError(
-                f"thread {self.session_id!r} belongs to another resource; refusing to write")
+        await ensure_owned_thread(storage, self._thread)
         self._known = True
 
     def __repr__(self) -> str:
