@@ -260,6 +260,18 @@ class MemoryDomain(Domain):
         to False for ``last=N`` and ``per_page=0`` (counting a whole thread on every turn
         is what made peers slow); ``total`` counts only the filtered messages.
         """
+        if (last is not None and type(thread_id) is str and type(last) is int and last > 0
+                and resource_id is None and start is None and end is None and roles is None
+                and types is None and include == () and order == "asc" and not with_total):
+            # The recall path agents call on every turn: only the checks it needs.
+            check_id(thread_id, "thread_id")
+            check_page(page, per_page, allow_zero=True)
+            await self._ready()
+            newest = await self._last_messages(thread_id, last + 1)
+            has_more = len(newest) > last
+            return Page(items=tuple(m for _, m in reversed(newest[:last])), total=None,
+                        page=0, per_page=last, has_more=has_more)
+
         thread_ids = _thread_ids(thread_id)
         sel = MessageSelect(
             thread_ids=thread_ids,
@@ -552,6 +564,13 @@ class MemoryDomain(Domain):
     @abstractmethod
     async def _select_messages(self, sel: MessageSelect) -> list[Ordered]:
         """Rows matching ``sel``, ordered and limited as it says, as (save_seq, message)."""
+
+    async def _last_messages(self, thread_id: str, n: int) -> list[Ordered]:
+        """The newest ``n`` messages of one thread, newest first (created_at, then save
+        order): ``list_messages(..., last=N)``. Backends may override it with a faster path;
+        this default is ``_select_messages``."""
+        return await self._select_messages(
+            MessageSelect(thread_ids=(thread_id,), order="desc", limit=n))
 
     @abstractmethod
     async def _count_messages(self, sel: MessageSelect) -> int:

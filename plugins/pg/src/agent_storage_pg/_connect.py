@@ -96,8 +96,35 @@ def create_engine(options: StoreOptions) -> AsyncEngine:
         json_deserializer=_json.loads,
         connect_args=connect_args(options),
     )
+    use_text_json(engine)
     install_ping(engine)
     return engine
+
+
+def use_text_json(engine: AsyncEngine) -> None:
+    """Exchange json/jsonb as text, decoded by ``json.loads`` itself.
+
+    SQLAlchemy's asyncpg dialect installs binary codecs whose Python decoder strips the
+    jsonb version byte, decodes the bytes and calls the deserializer: on a last-20 recall
+    (40 JSON values) that wrapper cost 40 us per call more than asyncpg's text format with
+    a direct decoder as the codec (W1 phase B, 165 vs 125 us CPU per fetch). The values
+    are the same: jsonb's binary form is its text form behind a version byte. Only our own
+    engine is changed (a user-supplied engine keeps its codecs); the dialect documents
+    these two methods as the place to override.
+    """
+    loads = _json.decode_column
+
+    async def setup_json(conn: Any) -> None:
+        await conn._connection.set_type_codec(
+            "json", encoder=str, decoder=loads, schema="pg_catalog", format="text")
+
+    async def setup_jsonb(conn: Any) -> None:
+        await conn._connection.set_type_codec(
+            "jsonb", encoder=str, decoder=loads, schema="pg_catalog", format="text")
+
+    dialect: Any = engine.dialect
+    dialect.setup_asyncpg_json_codec = setup_json
+    dialect.setup_asyncpg_jsonb_codec = setup_jsonb
 
 
 #: Set around the checkout of a read that handles a lost connection itself (store.fetch:

@@ -16,8 +16,9 @@ keys (a read-then-write can only lock a row that already exists).
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent_storage.domains.memory import MessageSelect, Ordered
 from agent_storage.errors import ThreadNotFoundError
 from agent_storage.records import UNSET, Message, Resource
 from agent_storage.sql.memory import SqlMemory
@@ -27,10 +28,19 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Boolean, DateTime, Text
 
 from . import _json
+from ._fast import PgPrepared
+
+if TYPE_CHECKING:
+    from .store import PgBackend
 
 __all__ = ["PgMemory"]
 
 _Message = trusted(Message)
+_UTC = _dt.UTC
+
+
+def _utc(value: _dt.datetime) -> _dt.datetime:
+    return value if value.tzinfo is _UTC else value.astimezone(_UTC)
 
 
 def _q(name: str) -> str:
@@ -38,7 +48,31 @@ def _q(name: str) -> str:
 
 
 class PgMemory(SqlMemory):
-    """SqlMemory with a one-statement ``_save_messages``."""
+    """SqlMemory with a one-statement ``_save_messages`` and a direct last-N read."""
+
+    _last_prep: PgPrepared | None = None
+
+    @property
+    def _pg(self) -> PgBackend:
+        return self.b  # type: ignore[return-value]  # PgMemory is only built by PgBackend
+
+    async def _last_messages(self, thread_id: str, n: int) -> list[Ordered]:
+        # The shared statement, run through asyncpg with rows turned into records here:
+        # no MessageSelect, parameter dict or generic row decoding on the recall path.
+        prep = self._last_prep
+        if prep is None or self._ttl("messages") is not None:
+            sel = MessageSelect(thread_ids=(thread_id,), order="desc", limit=n)
+            if self._ttl("messages") is not None:
+                return await self._select_messages(sel)
+            stmt, _ = self._message_stmt(sel, count=False)
+            prep = self._last_prep = self._pg.prepared_read(stmt)
+            if prep is None:  # not on asyncpg (a user-supplied engine on another driver)
+                return await self._select_messages(sel)
+        rows = await self._pg.fetch_prepared(prep, {"tid": thread_id, "limit": n})
+        build = _Message
+        return [(r[0], build(id=r[1], thread_id=r[2], resource_id=r[3], role=r[4], type=r[5],
+                             content=r[6], metadata=r[7], created_at=_utc(r[8])))
+                for r in rows]
 
     def _save_statement(self) -> Any:
         def build() -> Any:
