@@ -15,6 +15,25 @@ import pytest
 
 DRIVERS = ("sqlalchemy", "asyncpg", "aiosqlite", "botocore", "aiobotocore", "boto3")
 
+#: Imported where first used (opening or closing a store, loading plugins, the CLI), never
+#: by `import agent_storage`: asyncio alone pulls ssl, socket, subprocess and
+#: concurrent.futures (~35 ms); the domain contracts load with the first backend.
+DEFERRED = (
+    "asyncio",
+    "concurrent.futures",
+    "ssl",
+    "socket",
+    "subprocess",
+    "selectors",
+    "logging",
+    "importlib.metadata",
+    "urllib.parse",
+    "agent_storage._plugins",
+    "agent_storage.domains",
+    "agent_storage.domains._base",
+    "agent_storage.domains.memory",
+)
+
 
 def _loaded(code: str) -> set[str]:
     probe = (
@@ -60,3 +79,55 @@ asyncio.run(main())
     loaded = _loaded(code)
     assert "aiosqlite" in loaded
     assert not loaded & {"asyncpg", "botocore", "aiobotocore", "boto3"}
+
+
+def _new_modules(code: str) -> set[str]:
+    """Modules that ``code`` adds to those a bare interpreter has already loaded."""
+    probe = (
+        "import sys\nbefore = set(sys.modules)\n"
+        + code
+        + "\nimport json\nprint(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("code", ["import agent_storage", "from agent_storage import *"])
+def test_import_defers_asyncio_and_friends(code: str) -> None:
+    assert sorted(_new_modules(code) & set(DEFERRED)) == []
+
+
+def test_deferred_modules_load_when_a_store_is_used() -> None:
+    code = """
+import asyncio
+from agent_storage import Thread, close_all, open_store
+async def main():
+    s = open_store("memory://perf-deferred")
+    await s.memory.save_thread(Thread(id="t", resource_id="u"))
+    await close_all()
+asyncio.run(main())
+"""
+    loaded = _new_modules(code)
+    assert {"agent_storage._plugins", "agent_storage.domains.memory"} <= loaded
+
+
+def test_ssl_option_is_checked_without_importing_ssl_first() -> None:
+    code = """
+import sys
+from agent_storage import ConfigurationError, StoreOptions
+StoreOptions(ssl=None)
+StoreOptions(ssl="require")
+StoreOptions(ssl=True)
+assert "ssl" not in sys.modules
+try:
+    StoreOptions(ssl="sometimes")
+except ConfigurationError:
+    pass
+else:
+    raise AssertionError("ssl='sometimes' accepted")
+import ssl
+StoreOptions(ssl=ssl.create_default_context())
+"""
+    _new_modules(code)

@@ -8,9 +8,7 @@ each time. The cache lives in a module object registered in ``sys.modules`` (see
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -18,17 +16,17 @@ from typing import Any
 
 import attrs
 
-from ._plugins import registry, state
 from .backend import Backend
-from .domains import DOMAIN_NAMES
 from .errors import ConfigurationError
+from .naming import DOMAIN_NAMES
 from .options import StoreOptions, build_options
 from .storage import Storage
 from .url import StoreURL, parse_url
 
-__all__ = ["DEFAULT_URL", "close_all", "open_store"]
+# The plugin registry (_plugins: pluggy's PluginManager, entry points), asyncio and logging
+# are imported when a store is first opened or closed, not by `import agent_storage`.
 
-log = logging.getLogger("agent_storage")
+__all__ = ["DEFAULT_URL", "close_all", "open_store"]
 
 DEFAULT_URL = "sqlite:///agent_storage.db"
 _lock = threading.Lock()
@@ -37,6 +35,8 @@ Target = str | StoreURL | Mapping[str, "str | StoreURL | bool | None"]
 
 
 def _cache() -> dict[Any, Storage]:
+    from ._plugins import state
+
     st = state()
     if st.stores is None:
         st.stores = {}
@@ -92,6 +92,8 @@ def _plan(
     else:
         specs = {"default": target, **dict.fromkeys(DOMAIN_NAMES, target)}
 
+    from ._plugins import registry
+
     reg = registry()
     parts: dict[str, Any] = {}
     routes: dict[str, str | None] = {}
@@ -142,6 +144,8 @@ def plan_store(target: Target, options: Mapping[str, Any]) -> tuple[Any, Callabl
     }
     label = parts[default_key][1]
 
+    from ._plugins import registry
+
     def build() -> Storage:
         pm = registry().pm
         storage = Storage(routes, factories, default=default_key, pm=pm)
@@ -177,9 +181,13 @@ def open_store(target: Target | None = None, *, fresh: bool = False, **options: 
             storage = build()
             stores[key] = storage
             return storage
+        from ._plugins import state
+
         if usable and key not in state().warned:
+            import logging
+
             state().warned.add(key)
-            log.warning(
+            logging.getLogger("agent_storage").warning(
                 "opening a second live store on %s (fresh=True): it has its own connections",
                 build.label,  # type: ignore[attr-defined]
             )
@@ -197,6 +205,8 @@ async def close_all() -> None:
     with _lock:
         items = list(stores.values())
         stores.clear()
+    import asyncio
+
     current = asyncio.get_running_loop()
     for storage in items:
         if storage._loop in (None, current):

@@ -9,13 +9,15 @@ primitives of :mod:`agent_storage.domains`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from .domains._base import Domain
 from .errors import NotSupportedError
 from .options import IndexSpec, StoreOptions
 from .records import IndexInfo, IndexStats, MigrationReport, StoreStatus
 from .url import StoreURL
+
+if TYPE_CHECKING:  # the domain contracts load with the first backend, not on import
+    from .domains._base import Domain
 
 __all__ = ["CAPABILITIES", "Backend", "IndexManager"]
 

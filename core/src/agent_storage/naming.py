@@ -13,6 +13,7 @@ from typing import Final
 from .errors import InvalidIdentifierError
 
 __all__ = [
+    "DOMAIN_NAMES",
     "LOGICAL_TABLES",
     "MAX_IDENTIFIER_BYTES",
     "check_identifier",
@@ -22,6 +23,10 @@ __all__ = [
 
 MAX_IDENTIFIER_BYTES: Final = 63
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+#: The five domains of a Storage (re-exported by :mod:`agent_storage.domains`; defined here
+#: so that Storage and open_store need not import the domain contracts).
+DOMAIN_NAMES = ("memory", "workflows", "scores", "observability", "agents")
 
 #: Logical table names, as used by IndexSpec.table and the CLI.
 LOGICAL_TABLES: Final = (

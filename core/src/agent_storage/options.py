@@ -8,7 +8,6 @@ field it is about.
 from __future__ import annotations
 
 import datetime as _dt
-import ssl as _ssl
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -159,7 +158,11 @@ def _retention(value: Any) -> Retention:
 
 def _ssl_value(_inst: Any, _attr: Any, value: Any) -> None:
     modes = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
-    if value is None or isinstance(value, bool | _ssl.SSLContext) or value in modes:
+    if value is None or isinstance(value, bool) or value in modes:
+        return
+    import ssl as _ssl  # only for an SSLContext (or a bad value): ssl takes ~10 ms to import
+
+    if isinstance(value, _ssl.SSLContext):
         return
     raise ConfigurationError(f"ssl: expected a bool, an SSLContext or one of {sorted(modes)}")
 

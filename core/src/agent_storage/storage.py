@@ -7,22 +7,11 @@ case: one URL for everything). Domain calls initialise the store lazily, once, u
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from .backend import Backend, IndexManager
-from .domains import (
-    DOMAIN_NAMES,
-    AgentsDomain,
-    MemoryDomain,
-    ObservabilityDomain,
-    ScoresDomain,
-    WorkflowsDomain,
-)
-from .domains._base import Domain
 from .errors import (
     AgentStorageError,
     BackendError,
@@ -31,14 +20,26 @@ from .errors import (
     StorageClosedError,
     ValidationError,
 )
+from .naming import DOMAIN_NAMES
 from .records import Message, MigrationReport, StoreStatus
 
+# asyncio (~35 ms with ssl, subprocess, concurrent.futures), logging and the domain
+# contracts are imported where first used, not by `import agent_storage`.
 if TYPE_CHECKING:
+    import asyncio
+
     import pluggy
 
-__all__ = ["Storage"]
+    from .domains import (
+        AgentsDomain,
+        MemoryDomain,
+        ObservabilityDomain,
+        ScoresDomain,
+        WorkflowsDomain,
+    )
+    from .domains._base import Domain
 
-log = logging.getLogger("agent_storage")
+__all__ = ["Storage"]
 
 BackendFactory = Callable[[], Backend]
 
@@ -55,6 +56,10 @@ class Storage:
         default: str,
         pm: pluggy.PluginManager | None = None,
     ) -> None:
+        import asyncio  # here, not at module level: `import agent_storage` stays light
+
+        # Bound once: every domain call checks the running loop (no import statement there).
+        self._get_running_loop = asyncio.get_running_loop
         # routes: domain -> backend key (None = disabled); factories: key -> builder.
         self._routes = dict(routes)
         self._factories = dict(factories)
@@ -92,23 +97,23 @@ class Storage:
 
     @property
     def memory(self) -> MemoryDomain:
-        return cast(MemoryDomain, self._domain("memory"))
+        return cast("MemoryDomain", self._domain("memory"))
 
     @property
     def workflows(self) -> WorkflowsDomain:
-        return cast(WorkflowsDomain, self._domain("workflows"))
+        return cast("WorkflowsDomain", self._domain("workflows"))
 
     @property
     def scores(self) -> ScoresDomain:
-        return cast(ScoresDomain, self._domain("scores"))
+        return cast("ScoresDomain", self._domain("scores"))
 
     @property
     def observability(self) -> ObservabilityDomain:
-        return cast(ObservabilityDomain, self._domain("observability"))
+        return cast("ObservabilityDomain", self._domain("observability"))
 
     @property
     def agents(self) -> AgentsDomain:
-        return cast(AgentsDomain, self._domain("agents"))
+        return cast("AgentsDomain", self._domain("agents"))
 
     # -- the default backend's extras ----------------------------------------------------
 
@@ -165,6 +170,8 @@ class Storage:
         await self._check_loop()
         if self._initialized:
             return
+        import asyncio
+
         if self._init_task is None:
             self._init_task = asyncio.ensure_future(self._run_init())
         task = self._init_task
@@ -204,7 +211,7 @@ class Storage:
     async def _check_loop(self) -> None:
         if self._closed:
             raise StorageClosedError("this store is closed; open_store() returns a new one")
-        loop = asyncio.get_running_loop()
+        loop = self._get_running_loop()
         if self._loop is None:
             self._loop = loop
         elif self._loop is not loop:
@@ -218,13 +225,16 @@ class Storage:
         if self._loop is None or self._closed:
             return
         try:
-            loop = asyncio.get_running_loop()
+            loop = self._get_running_loop()
         except RuntimeError:  # no loop running: the next awaited call will check
             return
         if loop is not self._loop:
             self._rebuild(loop)
 
     def _rebuild(self, loop: asyncio.AbstractEventLoop) -> None:
+        import logging
+
+        log = logging.getLogger("agent_storage")
         log.debug("agent-storage: event loop changed, rebuilding backends for %s", self.url)
         for backend in self._backends.values():
             try:
@@ -244,7 +254,7 @@ class Storage:
         if self._pm is not None:
             self._pm.hook.store_closing(storage=self)
         self._closed = True
-        same_loop = self._loop is None or self._loop is asyncio.get_running_loop()
+        same_loop = self._loop is None or self._loop is self._get_running_loop()
         for backend in self._backends.values():
             if same_loop:
                 await backend.close()
