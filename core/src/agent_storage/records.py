@@ -14,7 +14,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 from attrs import Factory, field, frozen
 
 from .errors import ValidationError
-from .serde import check_id, check_json, check_text, to_utc, utcnow
+from .serde import MAX_ID_LENGTH, check_id, check_json, check_text, to_utc, utcnow
 
 __all__ = [
     "UNSET",
@@ -78,12 +78,16 @@ def _json(_inst: Any, attr: Any, value: Any) -> None:
     check_json(value, attr.name)
 
 
-def _mapping(_inst: Any, attr: Any, value: Any) -> None:
+def _check_mapping(value: Any, name: str) -> None:
     if not isinstance(value, Mapping):
         raise ValidationError(
-            f"{attr.name}: expected a JSON object (dict), got {type(value).__name__}"
+            f"{name}: expected a JSON object (dict), got {type(value).__name__}"
         )
-    check_json(value, attr.name)
+    check_json(value, name)
+
+
+def _mapping(_inst: Any, attr: Any, value: Any) -> None:
+    _check_mapping(value, attr.name)
 
 
 def _to_dict(value: Any) -> Any:
@@ -140,18 +144,43 @@ class Thread:
     updated_at: _dt.datetime = _now()
 
 
+def _plain_id(value: Any) -> bool:
+    """True for the common id: a non-empty ASCII str without NUL, short enough. Anything
+    else goes through :func:`check_id` (which accepts valid non-ASCII ids)."""
+    return (type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value.isascii()
+            and "\x00" not in value)
+
+
 @frozen(kw_only=True)
 class Message:
     """One message of a thread. ``content`` is any JSON value."""
 
-    id: str = field(validator=_id)
-    thread_id: str = field(validator=_id)
-    role: str = field(validator=_one_of(ROLES))
-    content: Any = field(validator=_json)
-    type: str = field(default="text", validator=_id)
-    resource_id: str | None = field(default=None, validator=_opt_id)
-    metadata: Mapping[str, Any] = _metadata()
+    # Validated in __attrs_post_init__ (one call instead of one validator per field: the
+    # records are built on every save), in field order with the per-field rules above.
+    id: str
+    thread_id: str
+    role: str
+    content: Any
+    type: str = "text"
+    resource_id: str | None = None
+    metadata: Mapping[str, Any] = field(factory=dict, converter=_to_dict)
     created_at: _dt.datetime = _now()
+
+    def __attrs_post_init__(self) -> None:
+        if not _plain_id(self.id):
+            check_id(self.id, "id")
+        if not _plain_id(self.thread_id):
+            check_id(self.thread_id, "thread_id")
+        if self.role not in ROLES:
+            raise ValidationError(f"role: {self.role!r} is not one of {sorted(ROLES)}")
+        check_json(self.content, "content")
+        if not _plain_id(self.type):
+            check_id(self.type, "type")
+        if self.resource_id is not None and not _plain_id(self.resource_id):
+            check_id(self.resource_id, "resource_id")
+        metadata = self.metadata
+        if type(metadata) is not dict or metadata:
+            _check_mapping(metadata, "metadata")
 
 
 @frozen(kw_only=True)

@@ -81,10 +81,18 @@ def format_datetime(value: _dt.datetime) -> str:
     return value.astimezone(_dt.UTC).isoformat(timespec="microseconds")
 
 
+def _bad_text(value: str) -> bool:
+    """Whether ``value`` holds NUL or a surrogate. ASCII text (``isascii`` is O(1)) can only
+    hold NUL, and ``in`` finds it with memchr: ~25x cheaper than the regex on 300 chars."""
+    if value.isascii():
+        return "\x00" in value
+    return _BAD_TEXT.search(value) is not None
+
+
 def check_text(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{field}: expected str, got {type(value).__name__}")
-    if _BAD_TEXT.search(value):
+    if _bad_text(value):
         raise ValidationError(
             f"{field}: text contains NUL (\\x00) or a lone surrogate, which not every "
             "backend can store; remove or escape it"
@@ -122,13 +130,13 @@ def _fast_walk(value: Any, depth: int) -> None:
     # Exact builtin types only, no error messages: the hot path of every message save.
     kind = type(value)
     if kind is str:
-        if _BAD_TEXT.search(value):
+        if not value.isascii() or "\x00" in value:
             raise _Slow
     elif kind is dict:
         if depth >= MAX_JSON_DEPTH:
             raise _Slow
         for key, item in value.items():
-            if type(key) is not str or _BAD_TEXT.search(key):
+            if type(key) is not str or not key.isascii() or "\x00" in key:
                 raise _Slow
             _fast_walk(item, depth + 1)
     elif kind is list:
@@ -172,9 +180,16 @@ def _walk(value: Any, path: str, depth: int) -> None:
         raise ValidationError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
+# What json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False) builds
+# on every call; an encoder holds no state between calls, so one serves every thread.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text; the one encoder every backend uses for JSON columns."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if type(value) is dict and not value:
+        return "{}"  # most metadata
+    return _encode(value)
 
 
 def loads(text: str | bytes | None) -> Any:

@@ -33,8 +33,9 @@ class Prepared:
 
     __slots__ = ("by_key", "defaults", "expanding", "extracted", "names", "sql", "stmt")
 
-    def __init__(self, stmt: Any, dialect: Any, extracted: Any = None) -> None:
-        compiled = stmt.compile(dialect=dialect)
+    def __init__(self, stmt: Any, dialect: Any, extracted: Any = None,
+                 column_keys: list[str] | None = None) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
         self.stmt = stmt
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
@@ -75,25 +76,48 @@ class Preparer:
         self.debug = debug
         self._by_id: dict[int, Prepared] = {}
         self._by_key: dict[Any, Prepared] = {}
+        # executemany of a prebuilt INSERT: compiled for the columns its rows give (an
+        # INSERT compiled without parameters lists every column, e.g. messages.seq)
+        self._many: dict[tuple[int, tuple[str, ...]], Prepared] = {}
 
     def register(self, stmt: Any) -> None:
         """Compile a prebuilt statement (constant structure and literals) once."""
         self._by_id[id(stmt)] = Prepared(stmt, self.dialect)
 
     def many(self, stmt: Any, rows: list[dict[str, Any]]) -> tuple[str, list[Any]] | None:
-        """SQL and argument tuples for an executemany of a prebuilt statement whose rows
-        give every parameter (the save_messages path); None when that does not apply."""
-        prepared = self._by_id.get(id(stmt))
-        if prepared is None or prepared.stmt is not stmt or prepared.expanding:
+        """SQL and argument tuples for an executemany of a prebuilt INSERT whose rows all
+        give the same columns (the save_messages path); None when that does not apply.
+
+        The INSERT is compiled for exactly those columns, as SQLAlchemy would for these
+        rows (compiled without parameters it would list every column, e.g. messages.seq)."""
+        base = self._by_id.get(id(stmt))
+        if base is None or base.stmt is not stmt or base.expanding:
             return None
-        names = prepared.names
-        if len(names) < 2:
-            return None
-        getter = operator.itemgetter(*names)
+        columns = tuple(rows[0])
+        width = len(columns)
+        prepared = self._many.get((id(stmt), columns))
+        if prepared is None or prepared.stmt is not stmt:
+            if not getattr(stmt, "is_insert", False):
+                return None
+            try:
+                prepared = Prepared(stmt, self.dialect, column_keys=list(columns))
+            except Exception:  # e.g. a key that is no column: let the general path decide
+                return None
+            if prepared.expanding or sorted(prepared.names) != sorted(columns):
+                return None
+            if len(self._many) >= _MAX_CACHED:
+                self._many.clear()
+            self._many[id(stmt), columns] = prepared
+        if width < 2:
+            return None  # itemgetter of one name returns a value, not a tuple
+        getter = operator.itemgetter(*prepared.names)
         try:
-            return prepared.sql, [getter(row) for row in rows]
+            args = [getter(row) for row in rows if len(row) == width]
         except KeyError:
             return None
+        if len(args) != len(rows):
+            return None
+        return prepared.sql, args
 
     def bind(self, stmt: Any, params: dict[str, Any] | None) -> tuple[str, list[Any]]:
         params = params or {}
