@@ -27,7 +27,6 @@ DEFERRED = (
     "selectors",
     "logging",
     "importlib.metadata",
-    "urllib.parse",
     "agent_storage._plugins",
     "agent_storage.domains",
     "agent_storage.domains._base",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from attrs import evolve, field, frozen
 
@@ -16,8 +17,6 @@ from .errors import InvalidURLError
 __all__ = ["StoreURL", "parse_url"]
 
 _MASK = "***"
-
-# urllib.parse (with ipaddress, ~3 ms) is imported by the functions that use it.
 
 
 @frozen(kw_only=True, repr=False)
@@ -38,8 +37,6 @@ class StoreURL:
         return self.path[1:] if self.path.startswith("/") else (self.path or None)
 
     def render(self, *, hide_password: bool = True) -> str:
-        from urllib.parse import quote
-
         netloc = ""
         if self.username is not None:
             netloc = quote(self.username, safe="")
@@ -77,8 +74,6 @@ def parse_url(url: str | StoreURL) -> StoreURL:
             "store URL has no scheme: expected e.g. 'sqlite:///agent.db', "
             "'postgresql://user@host/db' or 'memory://'"
         )
-    from urllib.parse import parse_qsl, unquote, urlsplit
-
     scheme, _, rest = url.partition("://")
     scheme = scheme.lower()
     if not scheme or not all(c.isalnum() or c in "+-." for c in scheme):
@@ -107,8 +102,6 @@ def parse_url(url: str | StoreURL) -> StoreURL:
 def _host_as_written(netloc: str) -> str | None:
     """The host with its case kept (``urlsplit().hostname`` lower-cases it, but a DynamoDB
     table or a memory store name is case-sensitive)."""
-    from urllib.parse import unquote
-
     host = netloc.rpartition("@")[2]
     if host.startswith("["):  # IPv6 literal
         return host[1 : host.find("]")] or None
@@ -117,8 +110,6 @@ def _host_as_written(netloc: str) -> str | None:
 
 def _scrub(message: str, url: str) -> str:
     """Remove any password-looking part of ``url`` from ``message``."""
-    from urllib.parse import urlsplit
-
     try:
         password = urlsplit(url).password
     except ValueError:
@@ -128,8 +119,6 @@ def _scrub(message: str, url: str) -> str:
 
 def redact(text: str, secrets: Any) -> str:
     """Replace every secret (str) in ``text`` by a mask; used by error and log paths."""
-    from urllib.parse import quote
-
     for secret in secrets:
         if secret:
             text = text.replace(secret, _MASK)
