@@ -30,7 +30,11 @@ class PgPrepared:
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         processors = compiled._bind_processors
-        self.procs = tuple(processors.get(n) for n in self.names)
+        dialect = compiled.dialect
+        self.procs = tuple(
+            None if _plain_array(compiled.binds[n].type, dialect) else processors.get(n)
+            for n in self.names
+        )
         self.defaults = {name: bp.effective_value for bp, name in compiled.bind_names.items()}
 
     def args(self, params: dict[str, Any]) -> list[Any]:
@@ -40,6 +44,16 @@ class PgPrepared:
             value = params[name] if name in params else defaults[name]
             out.append(value if proc is None or value is None else proc(value))
         return out
+
+
+def _plain_array(type_: Any, dialect: Any) -> bool:
+    """An ARRAY of a type asyncpg takes as is: SQLAlchemy's processor would only copy the
+    list element by element (eight arrays per save_messages call)."""
+    from sqlalchemy.types import ARRAY
+
+    if not isinstance(type_, ARRAY) or type_.dimensions not in (None, 1):
+        return False
+    return type_.item_type.dialect_impl(dialect).bind_processor(dialect) is None
 
 
 def compile_read(stmt: Any, dialect: Any) -> PgPrepared | None:

@@ -148,7 +148,7 @@ class PgMemory(SqlMemory):
             "roles": [m.role for m in messages],
             "types": [m.type for m in messages],
             "contents": [dumps(m.content) for m in messages],
-            "metas": [dumps(dict(m.metadata)) for m in messages],
+            "metas": [dumps(dict(m.metadata)) if m.metadata else "{}" for m in messages],
             "created": [m.created_at for m in messages],
             "thread_ids": thread_ids,
             "now": now,
