@@ -32,7 +32,7 @@ from agent_storage.errors import (
     ValidationError,
 )
 
-from .expr import Item, check_item_size, item_size
+from .expr import Item, Projection, check_item_size, item_size
 
 __all__ = ["MAX_TRANSACTION_BYTES", "MAX_TRANSACTION_ITEMS", "Table", "TxCanceled", "translate"]
 
@@ -262,14 +262,16 @@ class Table:
         limit: int | None = None,
         pred: Callable[[Item], bool] | None = None,
         selective: bool = False,
+        project: Projection | None = None,
     ) -> list[Item]:
         """Items of a Query (``params`` without TableName), following LastEvaluatedKey.
 
         ``offset`` matching items are skipped (by ``Select=COUNT`` requests when there is
         no client-side ``pred``: still read and billed, but not transferred), then up to
-        ``limit`` items are returned (None = all). ``pred`` filters client-side.
-        ``selective`` says a FilterExpression drops many items, so pages are not sized
-        to the exact number still needed.
+        ``limit`` items are returned (None = all). ``pred`` filters client-side (it sees
+        only the projected attributes). ``selective`` says a FilterExpression drops many
+        items, so pages are not sized to the exact number still needed. ``project``: the
+        only attributes the returned items carry.
         """
         base = dict(params, TableName=self.name)
         if offset and pred is None:
@@ -284,6 +286,10 @@ class Table:
                     return []
                 base["ExclusiveStartKey"] = lek
             offset = 0
+        if project is not None:
+            base["ProjectionExpression"] = project.expression
+            base["ExpressionAttributeNames"] = {**base.get("ExpressionAttributeNames", {}),
+                                                **project.names}
         need = None if limit is None else offset + limit
         out: list[Item] = []
         while True:

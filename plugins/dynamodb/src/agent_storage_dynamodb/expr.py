@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from agent_storage.errors import RecordTooLargeError
 
-__all__ = ["MAX_ITEM_BYTES", "Expr", "N", "S", "check_item_size", "item_size"]
+__all__ = ["MAX_ITEM_BYTES", "Expr", "N", "Projection", "S", "check_item_size", "item_size"]
 
 #: DynamoDB's item size limit (attribute names and values, UTF-8).
 MAX_ITEM_BYTES: Final = 400 * 1024
@@ -69,6 +69,22 @@ class Expr:
         if self.values:
             out["ExpressionAttributeValues"] = dict(self.values)
         return out
+
+
+class Projection:
+    """A ProjectionExpression over fixed top-level attributes, built once.
+
+    Its placeholders (``#p0``...) cannot collide with :class:`Expr`'s (``#n0``...), so
+    :meth:`.client.Table.query` adds them to data requests only (a ``Select=COUNT``
+    request must not carry names its expressions do not use). Returning only what the
+    record needs keeps responses small: the index keys and counters stored on every item
+    are never sent back on the read paths.
+    """
+
+    def __init__(self, *attrs: str) -> None:
+        self.attrs = attrs
+        self.names = {f"#p{n}": attr for n, attr in enumerate(attrs)}
+        self.expression = ", ".join(self.names)
 
 
 def and_all(parts: Iterable[str | None]) -> str | None:

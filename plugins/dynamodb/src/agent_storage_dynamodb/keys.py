@@ -30,7 +30,9 @@ __all__ = [
     "Access",
     "Entity",
     "IndexDef",
+    "dec",
     "enc",
+    "from_ts",
     "markdown_table",
     "render_keys",
     "ts",
@@ -178,9 +180,19 @@ def enc(value: str) -> str:
     return value.replace("\x01", "\x01\x02") + "\x01\x01"
 
 
+def dec(value: str) -> str:
+    """The component :func:`enc` escaped (``value`` ends with its ``\\x01\\x01``)."""
+    return value[:-2].replace("\x01\x02", "\x01")
+
+
 def ts(value: _dt.datetime) -> str:
     """Fixed-width UTC timestamp: lexicographic order is chronological."""
     return value.astimezone(_dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def from_ts(text: str) -> _dt.datetime:
+    """The datetime :func:`ts` rendered (aware, UTC)."""
+    return _dt.datetime.fromisoformat(text).replace(tzinfo=_dt.UTC)
 
 
 def seq_text(seq: int) -> str:

@@ -38,8 +38,8 @@ from attrs import evolve
 
 from ._part import Conflict, Part, key_of
 from .client import TxCanceled, is_condition_failed
-from .expr import Expr, Item, N, S, and_all, check_item_size
-from .keys import ENTITIES, TITLE_KEY_CHARS, index_def, index_pk, render, ts
+from .expr import Expr, Item, N, Projection, S, and_all, check_item_size
+from .keys import ENTITIES, TITLE_KEY_CHARS, dec, from_ts, index_def, index_pk, render, ts
 
 if TYPE_CHECKING:
     from .store import DynamoBackend
@@ -56,6 +56,16 @@ THREAD_CREATED_KEYS = ("gsi1sk", "gsi4sk", "gsi7sk")
 THREAD_COUNTERS = ("mseq", "mcount", "mfirst", "mlast", "rev")
 #: Messages fetched concurrently by id (one GSI Query each).
 LOOKUP_CONCURRENCY = 16
+#: What a listed thread is built from (``thread_row``): gsi7sk is ``{created_at}#{id}``,
+#: gsi8sk ``{updated_at}#{id}`` (every thread is in the "all threads" indexes).
+THREAD_FIELDS = Projection("gsi7sk", "gsi8sk", "resource_id", "title", "metadata", "agent_id")
+#: The same for a listing by resource, whose partition holds only that resource's threads.
+RESOURCE_THREAD_FIELDS = Projection("gsi7sk", "gsi8sk", "title", "metadata", "agent_id")
+#: What a listed message is built from (``message_row``; its thread is the one queried,
+#: created_at and seq are read from the lsi1 sort key).
+MESSAGE_FIELDS = Projection("id", "osk", "resource_id", "role", "type", "content", "metadata")
+#: A message found by id: also its thread and its key in the thread's partition.
+FOUND_FIELDS = Projection(*MESSAGE_FIELDS.attrs, "thread_id", "pk")
 
 
 def _title_key(title: str | None) -> str:
@@ -106,6 +116,18 @@ class DynamoMemory(Part, MemoryDomain):
             updated_at=self.time(item, "updated_at"),
         )
 
+    def thread_row(self, item: Mapping[str, Any], resource_id: str | None) -> Thread:
+        """A thread from its :data:`THREAD_FIELDS` (``resource_id`` None: from the item)."""
+        created, _, enc_id = item["gsi7sk"]["S"].partition("#")
+        updated = item["gsi8sk"]["S"].partition("#")[0]
+        title, agent = item.get("title"), item.get("agent_id")
+        return Thread(
+            id=dec(enc_id), resource_id=resource_id or item["resource_id"]["S"],
+            title=None if title is None else title["S"], metadata=loads(item["metadata"]["S"]),
+            agent_id=None if agent is None else agent["S"], created_at=from_ts(created),
+            updated_at=from_ts(updated),
+        )
+
     def message_key(self, thread_id: str, message_id: str) -> Item:
         item, _ = self.keyed("message", self.values(thread_id=thread_id, id=message_id))
         return key_of(item)
@@ -129,6 +151,18 @@ class DynamoMemory(Part, MemoryDomain):
             content=loads(item["content"]["S"]), type=item["type"]["S"],
             resource_id=self.s(item, "resource_id"), metadata=loads(item["metadata"]["S"]),
             created_at=self.time(item, "created_at"),
+        )
+
+    @staticmethod
+    def message_row(item: Mapping[str, Any], thread_id: str) -> Ordered:
+        """A message from its :data:`MESSAGE_FIELDS` (osk = ``{created_at}#{seq}``)."""
+        at, _, seq = item["osk"]["S"].partition("#")
+        resource = item.get("resource_id")
+        return int(seq), Message(
+            id=item["id"]["S"], thread_id=thread_id, role=item["role"]["S"],
+            content=loads(item["content"]["S"]), type=item["type"]["S"],
+            resource_id=None if resource is None else resource["S"],
+            metadata=loads(item["metadata"]["S"]), created_at=from_ts(at),
         )
 
     def resource_item(self, r: Resource) -> tuple[Item, list[str]]:
@@ -259,9 +293,11 @@ class DynamoMemory(Part, MemoryDomain):
     async def _select_threads(self, sel: ThreadSelect) -> list[Thread]:
         params, pred, selective = self._thread_query(sel.filter, sel.order_by, sel.direction,
                                                      sel.after)
-        items = await self.table.query(params, offset=sel.offset, limit=sel.limit, pred=pred,
-                                       selective=selective)
-        return [self.thread_from(i) for i in items]
+        owner = sel.filter.resource_id
+        items = await self.table.query(
+            params, offset=sel.offset, limit=sel.limit, pred=pred, selective=selective,
+            project=THREAD_FIELDS if owner is None else RESOURCE_THREAD_FIELDS)
+        return [self.thread_row(i, owner) for i in items]
 
     async def _count_threads(self, flt: ThreadFilter) -> int:
         params, pred, _ = self._thread_query(flt, "created_at", "desc", None)
@@ -317,8 +353,9 @@ class DynamoMemory(Part, MemoryDomain):
                 return []
             params, pred, selective = query
             items = await self.table.query(params, offset=sel.offset, limit=limit, pred=pred,
-                                           selective=selective)
-            return [self.message_from(i) for i in items]
+                                           selective=selective, project=MESSAGE_FIELDS)
+            tid = sel.thread_ids[0]
+            return [self.message_row(i, tid) for i in items]
         # Several threads: each contributes at most offset + limit rows; merge in order.
         need = None if limit is None else sel.offset + limit
 
@@ -327,8 +364,9 @@ class DynamoMemory(Part, MemoryDomain):
             if query is None:
                 return []
             params, pred, selective = query
-            items = await self.table.query(params, limit=need, pred=pred, selective=selective)
-            return [self.message_from(i) for i in items]
+            items = await self.table.query(params, limit=need, pred=pred, selective=selective,
+                                           project=MESSAGE_FIELDS)
+            return [self.message_row(i, tid) for i in items]
 
         rows = [r for part in await asyncio.gather(*(one(t) for t in sel.thread_ids))
                 for r in part]
@@ -346,33 +384,39 @@ class DynamoMemory(Part, MemoryDomain):
 
         return sum(await asyncio.gather(*(one(t) for t in sel.thread_ids)))
 
-    async def _lookup(self, message_id: str) -> Item | None:
-        """The stored item of a message id, through gsi1 (id -> item)."""
+    async def _lookup(self, message_id: str, project: Projection | None = None) -> Item | None:
+        """The stored item of a message id, through gsi1 (id -> item); only the
+        ``project`` attributes if given."""
         e = Expr()
         partition = index_pk("message", "gsi1", self.values(id=message_id))
         params = {"IndexName": "gsi1",
                   "KeyConditionExpression": f"{e.n('gsi1pk')} = {e.s(partition)}",
                   "FilterExpression": self.ttl_filter(e), **e.params()}
-        items = await self.table.query(params, limit=1)
+        items = await self.table.query(params, limit=1, project=project)
         return items[0] if items else None
 
-    async def _lookup_many(self, ids: Sequence[str]) -> list[Item | None]:
+    async def _lookup_many(self, ids: Sequence[str],
+                           project: Projection | None = None) -> list[Item | None]:
         gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
         async def one(mid: str) -> Item | None:
             async with gate:
-                return await self._lookup(mid)
+                return await self._lookup(mid, project)
 
         return list(await asyncio.gather(*(one(m) for m in ids)))
 
+    def _found_row(self, item: Item) -> Ordered:
+        return self.message_row(item, item["thread_id"]["S"])
+
     async def _get_messages(self, ids: Sequence[str]) -> list[Ordered]:
-        return [self.message_from(i) for i in await self._lookup_many(ids) if i is not None]
+        return [self._found_row(i) for i in await self._lookup_many(ids, FOUND_FIELDS)
+                if i is not None]
 
     async def _select_windows(
         self, includes: Sequence[Include], *, resource_id: str | None
     ) -> list[Ordered]:
         async def window(inc: Include) -> list[Ordered]:
-            item = await self._lookup(inc.id)
+            item = await self._lookup(inc.id, FOUND_FIELDS)
             if item is None:
                 return []
             if resource_id is not None and self.s(item, "resource_id") != resource_id:
@@ -387,11 +431,13 @@ class DynamoMemory(Part, MemoryDomain):
                               "FilterExpression": self.ttl_filter(e),
                               "ScanIndexForward": forward, "ConsistentRead": True,
                               **e.params()}
-                    sides.append(self.table.query(params, limit=count))
-            found = [item]
+                    sides.append(self.table.query(params, limit=count,
+                                                  project=MESSAGE_FIELDS))
+            tid = item["thread_id"]["S"]
+            rows = [self.message_row(item, tid)]
             for part in await asyncio.gather(*sides):
-                found.extend(part)
-            return [self.message_from(i) for i in found]
+                rows.extend(self.message_row(i, tid) for i in part)
+            return rows
 
         parts = await asyncio.gather(*(window(i) for i in includes))
         return [row for part in parts for row in part]
