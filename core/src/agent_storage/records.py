@@ -94,7 +94,12 @@ def _to_dict(value: Any) -> Any:
     return {} if value is None else value
 
 
+_UTC = _dt.UTC
+
+
 def _utc(value: Any) -> _dt.datetime:
+    if type(value) is _dt.datetime and value.tzinfo is _UTC:
+        return value  # what to_utc returns for it, without its checks
     return to_utc(value)
 
 

@@ -420,6 +420,12 @@ class Tx:
     def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
+    def insert_many(self, stmt: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """executemany of the INSERT ``stmt`` with positional rows giving ``columns``.
+
+        A backend that binds positionally skips the dict per row (the save_messages path)."""
+        self.executemany(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+
 
 class SaTx(Tx):
     """Tx over a synchronous SQLAlchemy Connection (inside ``AsyncConnection.run_sync``)."""

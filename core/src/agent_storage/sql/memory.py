@@ -30,6 +30,10 @@ from .rows import trusted
 
 __all__ = ["SqlMemory"]
 
+#: The columns save_messages writes, in the order of its row tuples.
+_MESSAGE_COLUMNS = ("id", "thread_id", "resource_id", "role", "type", "content", "metadata",
+                    "created_at")
+
 _Thread = trusted(Thread)
 _Message = trusted(Message)
 _Resource = trusted(Resource)
@@ -460,22 +464,23 @@ class SqlMemory(SqlDomain, MemoryDomain):
 
         def run(tx: Tx) -> list[Message]:
             owners = self._claim(tx, thread_ids, now)
-            missing = [t for t in thread_ids if t not in owners]
-            if missing:
+            if len(owners) != len(thread_ids):
+                missing = [t for t in thread_ids if t not in owners]
                 raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
-            stored: list[Message] = []
+            stored = list(messages)
             rows = []
-            for m in messages:
+            for i, m in enumerate(messages):
                 owner = owners[m.thread_id]  # a message always belongs to its thread's owner
                 if owner != m.resource_id:
-                    m = _Message(id=m.id, thread_id=m.thread_id, role=m.role, content=m.content,
-                                 type=m.type, resource_id=owner, metadata=m.metadata,
-                                 created_at=m.created_at)
-                stored.append(m)
-                rows.append({"id": m.id, "thread_id": m.thread_id, "resource_id": owner,
-                             "role": m.role, "type": m.type, "content": json(m.content),
-                             "metadata": json(dict(m.metadata)), "created_at": ts(m.created_at)})
-            tx.executemany(upsert, rows)
+                    stored[i] = m = _Message(
+                        id=m.id, thread_id=m.thread_id, role=m.role, content=m.content,
+                        type=m.type, resource_id=owner, metadata=m.metadata,
+                        created_at=m.created_at)
+                metadata = m.metadata
+                rows.append((m.id, m.thread_id, owner, m.role, m.type, json(m.content),
+                             json(metadata if type(metadata) is dict else dict(metadata)),
+                             ts(m.created_at)))
+            tx.insert_many(upsert, _MESSAGE_COLUMNS, rows)
             if keep is not None:
                 self._prune(tx, thread_ids, keep)
             return stored

@@ -84,32 +84,38 @@ class Preparer:
         """Compile a prebuilt statement (constant structure and literals) once."""
         self._by_id[id(stmt)] = Prepared(stmt, self.dialect)
 
-    def many(self, stmt: Any, rows: list[dict[str, Any]]) -> tuple[str, list[Any]] | None:
-        """SQL and argument tuples for an executemany of a prebuilt INSERT whose rows all
-        give the same columns (the save_messages path); None when that does not apply.
-
-        The INSERT is compiled for exactly those columns, as SQLAlchemy would for these
-        rows (compiled without parameters it would list every column, e.g. messages.seq)."""
+    def for_columns(self, stmt: Any, columns: tuple[str, ...]) -> Prepared | None:
+        """A prebuilt INSERT compiled for exactly ``columns`` (its ``names``: the same
+        columns, in table order), as SQLAlchemy would for rows giving them (compiled without
+        parameters it would list every column, e.g. messages.seq); None when that does not
+        apply."""
+        key = (id(stmt), columns)
+        prepared = self._many.get(key)
+        if prepared is not None and prepared.stmt is stmt:
+            return prepared
         base = self._by_id.get(id(stmt))
         if base is None or base.stmt is not stmt or base.expanding:
             return None
-        columns = tuple(rows[0])
-        width = len(columns)
-        prepared = self._many.get((id(stmt), columns))
-        if prepared is None or prepared.stmt is not stmt:
-            if not getattr(stmt, "is_insert", False):
-                return None
-            try:
-                prepared = Prepared(stmt, self.dialect, column_keys=list(columns))
-            except Exception:  # e.g. a key that is no column: let the general path decide
-                return None
-            if prepared.expanding or sorted(prepared.names) != sorted(columns):
-                return None
-            if len(self._many) >= _MAX_CACHED:
-                self._many.clear()
-            self._many[id(stmt), columns] = prepared
-        if width < 2:
-            return None  # itemgetter of one name returns a value, not a tuple
+        if not getattr(stmt, "is_insert", False) or len(columns) < 2:
+            return None  # (itemgetter of one name returns a value, not a tuple)
+        try:
+            prepared = Prepared(stmt, self.dialect, column_keys=list(columns))
+        except Exception:  # e.g. a key that is no column: let the general path decide
+            return None
+        if prepared.expanding or sorted(prepared.names) != sorted(columns):
+            return None
+        if len(self._many) >= _MAX_CACHED:
+            self._many.clear()
+        self._many[key] = prepared
+        return prepared
+
+    def many(self, stmt: Any, rows: list[dict[str, Any]]) -> tuple[str, list[Any]] | None:
+        """SQL and argument tuples for an executemany of a prebuilt INSERT whose rows all
+        give the same columns; None when that does not apply."""
+        prepared = self.for_columns(stmt, tuple(rows[0]))
+        if prepared is None:
+            return None
+        width = len(prepared.names)
         getter = operator.itemgetter(*prepared.names)
         try:
             args = [getter(row) for row in rows if len(row) == width]
@@ -168,6 +174,18 @@ class RawTx(Tx):
         if self.preparer.debug:
             _logged(sql, started)
         return int(count)
+
+    def insert_many(self, stmt: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        prepared = self.preparer.for_columns(stmt, columns)
+        if prepared is None or prepared.names != columns:
+            super().insert_many(stmt, columns, rows)
+            return
+        started = time.perf_counter()
+        self.conn.executemany(prepared.sql, rows)
+        if self.preparer.debug:
+            _logged(prepared.sql, started, len(rows))
 
     def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         if not rows:
