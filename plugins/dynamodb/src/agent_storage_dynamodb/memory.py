@@ -439,6 +439,8 @@ class DynamoMemory(Part, MemoryDomain):
                 rows.extend(self.message_row(i, tid) for i in part)
             return rows
 
+        if len(includes) == 1:  # the usual case: no task to schedule
+            return await window(includes[0])
         parts = await asyncio.gather(*(window(i) for i in includes))
         return [row for part in parts for row in part]
 
