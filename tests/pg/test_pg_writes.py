@@ -86,6 +86,39 @@ async def test_upsert_keeps_the_save_position(storage: Any) -> None:
         ("m0", "edited"), ("m1", {"i": 1}), ("m2", {"i": 2})]
 
 
+async def test_existing_ids_fall_back_from_insert_to_the_upsert(storage_factory: Any) -> None:
+    """New messages go in with a plain INSERT; a batch that meets an existing id fails as
+    a whole and runs again as the upsert (both on the SQLAlchemy path, traced here, and
+    on the direct one), keeping the existing rows' positions."""
+    store = await storage_factory()
+    await store.memory.save_thread(Thread(id="a", resource_id="r"))
+    with trace(store) as traced:
+        await store.memory.save_messages(_batch(3, ["a"]))
+    seen = [s for s in traced if s not in ("BEGIN", "COMMIT")]
+    assert len(seen) == 1 and "ON CONFLICT" not in seen[0], seen
+    edited = [Message(id="m1", thread_id="a", role="assistant", content="edited",
+                      created_at=T0),
+              Message(id="m9", thread_id="a", role="user", content="new", created_at=T0)]
+    with trace(store) as traced:
+        stored = await store.memory.save_messages(edited)
+    seen = [s for s in traced if s not in ("BEGIN", "COMMIT")]
+    assert [m.id for m in stored] == ["m1", "m9"]
+    assert len(seen) == 2 and "ON CONFLICT" not in seen[0] and "ON CONFLICT" in seen[1], seen
+    page = await store.memory.list_messages("a", per_page=None)
+    assert [(m.id, m.content) for m in page.items] == [
+        ("m0", {"i": 0}), ("m1", "edited"), ("m2", {"i": 2}), ("m9", "new")]
+    # the direct path, straight after a conflict and later on
+    for round_ in range(3):
+        again = [Message(id="m2", thread_id="a", role="user", content=round_, created_at=T0),
+                 Message(id=f"n{round_}", thread_id="a", role="user", content=round_,
+                         created_at=T0)]
+        await store.memory.save_messages(again)
+    page = await store.memory.list_messages("a", per_page=None)
+    assert [(m.id, m.content) for m in page.items] == [
+        ("m0", {"i": 0}), ("m1", "edited"), ("m2", 2), ("m9", "new"), ("n0", 0), ("n1", 1),
+        ("n2", 2)]
+
+
 async def test_concurrent_batches_and_deletes_stay_whole(storage: Any) -> None:
     await storage.memory.save_thread(Thread(id="a", resource_id="r"))
     await storage.memory.save_thread(Thread(id="b", resource_id="r"))
