@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from agent_storage import Message, Retention, Thread, ThreadNotFoundError
 
@@ -139,6 +140,43 @@ async def test_concurrent_batches_and_deletes_stay_whole(storage: Any) -> None:
         got = await storage.memory.get_messages([f"k{k}-{j}" for j in range(6)])
         in_a = [m for m in got if m.thread_id == "a"]
         assert len(in_a) == (3 if outcome == "saved" else 0), (k, outcome)
+
+
+async def test_a_one_thread_batch_meets_a_missing_expired_or_deleted_thread(
+    storage_factory: Any, pg_conn: Any, pg_url: str
+) -> None:
+    """The one-thread statement reads the owner without a lock: a thread that is missing,
+    expired (Retention.ttl) or deleted while the batch waits is ThreadNotFoundError, with
+    nothing written, never a foreign-key BackendError."""
+    store = await storage_factory(retention=Retention(ttl={"threads": _dt.timedelta(days=1)}))
+    old = _dt.datetime.now(_dt.UTC) - _dt.timedelta(days=2)
+    await store.memory.save_thread(Thread(id="old", resource_id="r", created_at=old,
+                                          updated_at=old))
+    await store.memory.save_thread(Thread(id="a", resource_id="r"))
+    for tid in ("ghost", "old"):
+        with pytest.raises(ThreadNotFoundError, match=repr(tid)):
+            await store.memory.save_messages(_batch(3, [tid]))
+    schema = store.backend.options.schema
+    deleter = await asyncpg.connect(pg_url)
+    try:
+        tx = deleter.transaction()
+        await tx.start()
+        await deleter.execute(f'DELETE FROM "{schema}".agent_storage_threads WHERE id = $1', "a")
+        saving = asyncio.ensure_future(store.memory.save_messages(_batch(3, ["a"])))
+        for _ in range(500):  # until the save waits for the deleter's row lock
+            waiting = await pg_conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND application_name = 'agent-storage' AND datname = current_database()")
+            if waiting or saving.done():
+                break
+            await asyncio.sleep(0.01)
+        await tx.commit()
+    finally:
+        await deleter.close()
+    with pytest.raises(ThreadNotFoundError, match="'a'"):
+        await saving
+    rows = await pg_conn.fetchval(f'SELECT count(*) FROM "{schema}".agent_storage_messages')
+    assert rows == 0
 
 
 async def test_workflow_read_modify_writes_lock_the_row(storage: Any) -> None:

@@ -1,12 +1,15 @@
 """The memory domain, specialised for PostgreSQL where it does better than the shared SQL.
 
-``save_messages`` is one statement (no BEGIN/COMMIT around it, so one round trip after the
-checkout ping instead of five): the batch goes in as arrays (``unnest ... WITH ORDINALITY``),
-the threads are locked ``FOR NO KEY UPDATE`` in id order (concurrent batches touching the
-same threads queue instead of deadlocking), missing threads make it insert nothing and
-report them, rows are upserted in list order (so ``seq`` keeps ties in save order) and the
-threads' ``updated_at`` is bumped, all atomically. With ``Retention.max_messages_per_thread``
-the shared transaction (upsert, touch, prune) is used instead.
+``save_messages`` is one statement on the direct asyncpg path (no BEGIN/COMMIT, no checkout
+ping: one round trip): the batch goes in as arrays (``unnest ... WITH ORDINALITY``), rows
+are inserted in list order (so ``seq`` keeps ties in save order), a missing thread makes it
+insert nothing and is reported, and the threads' ``updated_at`` is bumped, all atomically.
+A batch of one thread (nearly every call) reads the owner without a lock; a batch of
+several locks its threads ``FOR NO KEY UPDATE`` in id order (concurrent batches touching
+the same threads queue instead of deadlocking). The INSERT is plain, and becomes the
+upsert only when an id already exists (see ``PgMemory._insert_or_upsert``). With
+``Retention.max_messages_per_thread`` the shared transaction (upsert, touch, prune) is used
+instead. ``list_messages(thread, last=N)`` reads straight from asyncpg rows.
 
 ``update_resource`` is one ``INSERT ... ON CONFLICT DO UPDATE`` that merges metadata with
 JSONB ``||`` on the locked row: callers racing to create the same resource all keep their
@@ -38,6 +41,7 @@ __all__ = ["PgMemory"]
 _Message = trusted(Message)
 _UTC = _dt.UTC
 _UNIQUE_VIOLATION = "23505"
+_FOREIGN_KEY_VIOLATION = "23503"
 #: After a save met an existing id, this many calls upsert without trying INSERT first.
 _UPSERT_AFTER_CONFLICT = 64
 
@@ -48,6 +52,17 @@ def _utc(value: _dt.datetime) -> _dt.datetime:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _on_conflict(upsert: bool) -> str:
+    """The upsert clause of the message INSERTs (see PgMemory._insert_or_upsert)."""
+    if not upsert:
+        return ""
+    return """
+                ON CONFLICT (id) DO UPDATE SET
+                    thread_id = excluded.thread_id, resource_id = excluded.resource_id,
+                    role = excluded.role, type = excluded.type, content = excluded.content,
+                    metadata = excluded.metadata, created_at = excluded.created_at"""
 
 
 class PgMemory(SqlMemory):
@@ -78,18 +93,59 @@ class PgMemory(SqlMemory):
                              content=r[6], metadata=r[7], created_at=_utc(r[8])))
                 for r in rows]
 
+    def _single_statement(self, upsert: bool) -> Any:
+        """The save of a batch whose messages all belong to one thread (nearly every call):
+        the owner is read without a lock (the touch locks the row; a concurrent delete
+        fails the insert's foreign key) and no per-thread bookkeeping is needed. Server
+        time per W1 batch (EXPLAIN ANALYZE, TIMING OFF): 1.11-1.15x raw asyncpg's INSERT +
+        UPDATE, against 1.32-1.46x for the general statement."""
+        def build() -> Any:
+            th, ms = self.t.threads, self.t.messages
+            threads = f"{_q(th.schema)}.{_q(th.name)}" if th.schema else _q(th.name)
+            messages = f"{_q(ms.schema)}.{_q(ms.name)}" if ms.schema else _q(ms.name)
+            alive = " AND t.updated_at > :cutoff" if self._ttl("threads") is not None else ""
+            sql = f"""
+            WITH owner AS (
+                SELECT t.resource_id FROM {threads} t WHERE t.id = :tid{alive}
+            ),
+            ins AS (
+                INSERT INTO {messages}
+                    (id, thread_id, resource_id, role, type, content, metadata, created_at)
+                SELECT u.id, :tid, o.resource_id, u.role, u.type, u.content, u.metadata,
+                       u.created_at
+                FROM unnest(:ids, :roles, :types, CAST(:contents AS jsonb[]),
+                            CAST(:metas AS jsonb[]), :created)
+                         WITH ORDINALITY AS u(id, role, type, content, metadata, created_at,
+                                              ord)
+                     CROSS JOIN owner o
+                ORDER BY u.ord{_on_conflict(upsert)}
+                RETURNING 1
+            ),
+            touch AS (
+                UPDATE {threads} t SET updated_at = :now WHERE t.id = :tid{alive}
+                RETURNING 1
+            )
+            SELECT (SELECT resource_id FROM owner), (SELECT count(*) FROM ins),
+                   (SELECT count(*) FROM touch)
+            """  # noqa: S608 (quoted, checked identifiers; every value is a bound parameter)
+            texts = ARRAY(Text)
+            return text(sql).bindparams(
+                bindparam("ids", type_=texts), bindparam("roles", type_=texts),
+                bindparam("types", type_=texts), bindparam("contents", type_=texts),
+                bindparam("metas", type_=texts),
+                bindparam("created", type_=ARRAY(DateTime(timezone=True))),
+                bindparam("tid", type_=Text),
+                bindparam("now", type_=DateTime(timezone=True)),
+            )
+
+        return self._stmt(("pg_save_single", self._ttl("threads") is not None, upsert), build)
+
     def _save_statement(self, upsert: bool) -> Any:
         def build() -> Any:
             th, ms = self.t.threads, self.t.messages
             threads = f"{_q(th.schema)}.{_q(th.name)}" if th.schema else _q(th.name)
             messages = f"{_q(ms.schema)}.{_q(ms.name)}" if ms.schema else _q(ms.name)
             alive = " AND t.updated_at > :cutoff" if self._ttl("threads") is not None else ""
-            on_conflict = """
-                ON CONFLICT (id) DO UPDATE SET
-                    thread_id = excluded.thread_id, resource_id = excluded.resource_id,
-                    role = excluded.role, type = excluded.type, content = excluded.content,
-                    metadata = excluded.metadata, created_at = excluded.created_at""" \
-                if upsert else ""
             sql = f"""
             WITH input AS (
                 SELECT * FROM unnest(:ids, :tids, :roles, :types,
@@ -118,7 +174,7 @@ class PgMemory(SqlMemory):
                        i.metadata, i.created_at
                 FROM input i JOIN owners o ON o.id = i.thread_id
                 WHERE NOT EXISTS (SELECT 1 FROM missing)
-                ORDER BY i.ord{on_conflict}
+                ORDER BY i.ord{_on_conflict(upsert)}
                 RETURNING 1
             ),
             touch AS (
@@ -148,25 +204,42 @@ class PgMemory(SqlMemory):
             return await super()._save_messages(messages, now=now)
         dumps = _json.dumps
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
+        single = len(thread_ids) == 1
         params: dict[str, Any] = {
             "ids": [m.id for m in messages],
-            "tids": [m.thread_id for m in messages],
             "roles": [m.role for m in messages],
             "types": [m.type for m in messages],
             "contents": [dumps(m.content) for m in messages],
             "metas": [dumps(dict(m.metadata)) if m.metadata else "{}" for m in messages],
             "created": [m.created_at for m in messages],
-            "thread_ids": thread_ids,
             "now": now,
         }
+        if single:
+            params["tid"] = thread_ids[0]
+        else:
+            params["tids"] = [m.thread_id for m in messages]
+            params["thread_ids"] = thread_ids
         cutoff = self._cutoff("threads")
         if cutoff is not None:
             params["cutoff"] = cutoff
-        row = await self._insert_or_upsert(params)
-        missing, owner_ids, owner_resources = row[0], row[1] or [], row[2] or []
-        if missing:
-            raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
-        owners = dict(zip(owner_ids, owner_resources, strict=True))
+        try:
+            row = await self._insert_or_upsert(single, params)
+        except Exception as exc:
+            # the thread was deleted after the single-thread statement read its owner
+            if single and _errors.sqlstate_of(exc) == _FOREIGN_KEY_VIOLATION:
+                raise ThreadNotFoundError(
+                    f"thread {thread_ids[0]!r} not found; nothing was saved") from None
+            raise
+        if single:
+            if row[0] is None:
+                raise ThreadNotFoundError(
+                    f"thread {thread_ids[0]!r} not found; nothing was saved")
+            owners = {thread_ids[0]: row[0]}
+        else:
+            missing, owner_ids, owner_resources = row[0], row[1] or [], row[2] or []
+            if missing:
+                raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
+            owners = dict(zip(owner_ids, owner_resources, strict=True))
         stored = []
         for m in messages:
             owner = owners[m.thread_id]  # a message always belongs to its thread's owner
@@ -177,7 +250,7 @@ class PgMemory(SqlMemory):
             stored.append(m)
         return stored
 
-    async def _insert_or_upsert(self, params: dict[str, Any]) -> Any:
+    async def _insert_or_upsert(self, single: bool, params: dict[str, Any]) -> Any:
         """Run the save as a plain INSERT, and as the upsert only if an id already exists.
 
         ``ON CONFLICT DO UPDATE`` inserts speculatively (an index probe and a second WAL
@@ -188,16 +261,17 @@ class PgMemory(SqlMemory):
         caller that keeps re-saving the same ids does not pay two statements each time.
         """
         pg = self._pg
+        statement = self._single_statement if single else self._save_statement
         if self._upsert_next > 0:
             self._upsert_next -= 1
         else:
             try:
-                return await pg.execute_one(self._save_statement(upsert=False), params)
+                return await pg.execute_one(statement(False), params)
             except Exception as exc:
                 if _errors.sqlstate_of(exc) != _UNIQUE_VIOLATION:
                     raise
             self._upsert_next = _UPSERT_AFTER_CONFLICT
-        return await pg.execute_one(self._save_statement(upsert=True), params)
+        return await pg.execute_one(statement(True), params)
 
     def _resource_statement(self) -> Any:
         expiring = self._ttl("resources") is not None
