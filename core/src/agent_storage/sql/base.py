@@ -420,10 +420,15 @@ class Tx:
     def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
-    def insert_many(self, stmt: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    def insert_many(self, stmt: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
+                    *, plain: Any = None) -> None:
         """executemany of the INSERT ``stmt`` with positional rows giving ``columns``.
 
-        A backend that binds positionally skips the dict per row (the save_messages path)."""
+        A backend that binds positionally skips the dict per row (the save_messages path).
+        ``plain``: ``stmt`` without its ON CONFLICT clause. A backend may run the rows
+        through it first and, from the first row that fails, through ``stmt``: the result
+        is the same (until a conflict both insert the same rows), and a plain INSERT can be
+        cheaper (SQLite: ~1 us a row)."""
         self.executemany(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
 
 

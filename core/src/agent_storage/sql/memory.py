@@ -401,6 +401,10 @@ class SqlMemory(SqlDomain, MemoryDomain):
 
         return self._stmt("upsert_messages", build)
 
+    def _insert_messages(self) -> Any:
+        """The upsert without its ON CONFLICT clause (see ``Tx.insert_many``)."""
+        return self._stmt("insert_messages", lambda: self.b.insert(self.t.messages))
+
     def _owners(self, tx: Tx, thread_ids: Sequence[str]) -> dict[str, str]:
         """thread id -> resource_id for the (visible) threads among ``thread_ids``."""
         th = self.t.threads
@@ -459,7 +463,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         c = self.c
         json, ts = c.json, c.ts
-        upsert = self._upsert_messages()
+        upsert, insert = self._upsert_messages(), self._insert_messages()
         keep = self.b.retention.max_messages_per_thread
 
         def run(tx: Tx) -> list[Message]:
@@ -480,7 +484,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 rows.append((m.id, m.thread_id, owner, m.role, m.type, json(m.content),
                              json(metadata if type(metadata) is dict else dict(metadata)),
                              ts(m.created_at)))
-            tx.insert_many(upsert, _MESSAGE_COLUMNS, rows)
+            tx.insert_many(upsert, _MESSAGE_COLUMNS, rows, plain=insert)
             if keep is not None:
                 self._prune(tx, thread_ids, keep)
             return stored
