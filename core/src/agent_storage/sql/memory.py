@@ -100,7 +100,8 @@ class SqlMemory(SqlDomain, MemoryDomain):
         row = _first(await self.b.fetch(stmt, {"id": thread_id, **self._cutoffs()}))
         return None if row is None else self._thread(row)
 
-    async def _save_thread(self, thread: Thread) -> Thread:
+    def _save_thread_statement(self) -> Any:
+        """The thread upsert (an existing thread keeps its created_at), returning the row."""
         th = self.t.threads
 
         def build() -> Any:
@@ -111,7 +112,10 @@ class SqlMemory(SqlDomain, MemoryDomain):
                       ("resource_id", "title", "metadata", "agent_id", "updated_at")},
             ).returning(*self.thread_cols)
 
-        stmt = self._stmt("save_thread", build)
+        return self._stmt("save_thread", build)
+
+    async def _save_thread(self, thread: Thread) -> Thread:
+        stmt = self._save_thread_statement()
         row = self._thread_row(thread)
 
         def run(tx: Tx) -> Thread:
