@@ -342,25 +342,46 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 a_where.append(ms.c.resource_id == bindparam("rid"))
             if ttl:
                 a_where.append(ms.c.created_at > bindparam("cutoff"))
+            if self.b.dialect_name == "postgresql":
+                arms.append(self._lateral_window(i, a_where, ttl))
+                continue
             anchor = select(ms.c.thread_id, ms.c.created_at, ms.c.seq).where(
                 *a_where).subquery(f"anc{i}")
             for side in ("before", "after"):
                 x = ms.alias(f"{side[:3]}{i}")
-                key, at = tuple_(x.c.created_at, x.c.seq), tuple_(anchor.c.created_at,
-                                                                  anchor.c.seq)
-                where = [x.c.thread_id == anchor.c.thread_id, key < at if side == "before"
-                         else key > at]
-                if ttl:
-                    where.append(x.c.created_at > bindparam("cutoff"))
-                order = ((x.c.created_at.desc(), x.c.seq.desc()) if side == "before"
-                         else (x.c.created_at.asc(), x.c.seq.asc()))
-                cols = [x.c[c.name] for c in self.msg_cols]
-                inner = (select(*cols).select_from(anchor).join(x, true())
-                         .where(*where).order_by(*order).limit(bindparam(f"{side}{i}"))
-                         .subquery(f"w{side[:3]}{i}"))
+                inner = (self._window_side(x, anchor, side, ttl, i).add_columns(
+                    *[x.c[c.name] for c in self.msg_cols]).select_from(anchor)
+                    .join(x, true()).subquery(f"w{side[:3]}{i}"))
                 arms.append(select(*inner.c))
             arms.append(select(*self.msg_cols).where(*a_where))
         return union_all(*arms)
+
+    def _window_side(self, x: Any, anchor: Any, side: str, ttl: bool, i: int) -> Any:
+        """The rows of ``x`` before/after ``anchor`` in its thread, nearest first, limited
+        by ``:{side}{i}`` (the caller adds the columns)."""
+        key, at = tuple_(x.c.created_at, x.c.seq), tuple_(anchor.c.created_at, anchor.c.seq)
+        where = [x.c.thread_id == anchor.c.thread_id, key < at if side == "before" else key > at]
+        if ttl:
+            where.append(x.c.created_at > bindparam("cutoff"))
+        order = ((x.c.created_at.desc(), x.c.seq.desc()) if side == "before"
+                 else (x.c.created_at.asc(), x.c.seq.asc()))
+        return select().where(*where).order_by(*order).limit(bindparam(f"{side}{i}"))
+
+    def _lateral_window(self, i: int, a_where: list[Any], ttl: bool) -> Any:
+        """PostgreSQL: the anchor row is found once (one probe of the id key) and both
+        sides are LATERAL subqueries with their LIMIT inside, so each walks the thread
+        index from the anchor and stops. As a plain join with the anchor, the planner read
+        the whole side of the thread and sorted it (W1 D per-call time at 200,000 messages
+        was 1.5-1.6x that at 20,000; the anchor was looked up three times)."""
+        ms = self.t.messages
+        anchor = select(*self.msg_cols).where(*a_where).subquery(f"anc{i}")
+        before, after = (
+            self._window_side(x, anchor, side, ttl, i).add_columns(
+                *[x.c[c.name] for c in self.msg_cols])
+            for side, x in (("before", ms.alias(f"bef{i}")), ("after", ms.alias(f"aft{i}"))))
+        row = select(*[anchor.c[c.name] for c in self.msg_cols]).correlate(anchor)
+        window = union_all(before, row, after).lateral(f"w{i}")
+        return select(*window.c).select_from(anchor).join(window, true())
 
     async def _select_windows(
         self, includes: Sequence[Include], *, resource_id: str | None
