@@ -9,15 +9,13 @@ texts containing ``e+`` are scanned, so the common case costs one substring test
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from agent_storage import serde
 
-__all__ = ["decode_column", "dumps", "loads"]
+__all__ = ["dumps", "loads"]
 
 # A JSON string (skipped as a whole) or a number with a positive exponent.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?[eE]\+\d+)')
@@ -40,25 +38,3 @@ def dumps(value: Any) -> str:
 
 loads = serde.loads
 
-
-_decoder = json.JSONDecoder()
-_decode = _decoder.decode
-# what JSONDecoder.raw_decode calls: the C scanner (an instance attribute typeshed omits)
-_scan: Callable[[str, int], tuple[Any, int]] = vars(_decoder)["scan_once"]
-
-
-def decode_column(text: str) -> Any:
-    """A json/jsonb value as PostgreSQL sends it in text format (the asyncpg codec).
-
-    The server's output is one JSON document without surrounding whitespace, so the C
-    scanner is called directly (``json.loads`` adds three Python-level calls and a regex
-    per value: 20 us of a 40-value last-20 recall); ``{}``, most metadata, skips even that.
-    Anything unexpected goes through the full decoder, which raises the usual error.
-    """
-    if text == "{}":
-        return {}
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration:
-        return _decode(text)
-    return value if end == len(text) else _decode(text)

@@ -54,6 +54,11 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _table(table: Any) -> str:
+    """The quoted, schema-qualified name of a SQLAlchemy Table."""
+    return f"{_q(table.schema)}.{_q(table.name)}" if table.schema else _q(table.name)
+
+
 def _on_conflict(upsert: bool) -> str:
     """The upsert clause of the message INSERTs (see PgMemory._insert_or_upsert)."""
     if not upsert:
@@ -107,9 +112,7 @@ class PgMemory(SqlMemory):
         time per W1 batch (EXPLAIN ANALYZE, TIMING OFF): 1.11-1.15x raw asyncpg's INSERT +
         UPDATE, against 1.32-1.46x for the general statement."""
         def build() -> Any:
-            th, ms = self.t.threads, self.t.messages
-            threads = f"{_q(th.schema)}.{_q(th.name)}" if th.schema else _q(th.name)
-            messages = f"{_q(ms.schema)}.{_q(ms.name)}" if ms.schema else _q(ms.name)
+            threads, messages = _table(self.t.threads), _table(self.t.messages)
             alive = " AND t.updated_at > :cutoff" if self._ttl("threads") is not None else ""
             sql = f"""
             WITH owner AS (
@@ -149,9 +152,7 @@ class PgMemory(SqlMemory):
 
     def _save_statement(self, upsert: bool) -> Any:
         def build() -> Any:
-            th, ms = self.t.threads, self.t.messages
-            threads = f"{_q(th.schema)}.{_q(th.name)}" if th.schema else _q(th.name)
-            messages = f"{_q(ms.schema)}.{_q(ms.name)}" if ms.schema else _q(ms.name)
+            threads, messages = _table(self.t.threads), _table(self.t.messages)
             alive = " AND t.updated_at > :cutoff" if self._ttl("threads") is not None else ""
             sql = f"""
             WITH input AS (
@@ -284,8 +285,7 @@ class PgMemory(SqlMemory):
         expiring = self._ttl("resources") is not None
 
         def build() -> Any:
-            rs = self.t.resources
-            table = f"{_q(rs.schema)}.{_q(rs.name)}" if rs.schema else _q(rs.name)
+            table = _table(self.t.resources)
             # An expired row (Retention.ttl) is replaced as if it were not there.
             stale = "r.updated_at <= :cutoff" if expiring else "false"
             sql = f"""
