@@ -361,3 +361,35 @@ async def test_messages_keep_save_order_on_equal_timestamps(tmp_path: Path) -> N
         assert [m.id for m in window] == ids[13:18]
     finally:
         await store.close()
+
+
+async def test_a_batch_meeting_an_existing_id_is_whole_despite_a_user_trigger(
+    tmp_path: Path,
+) -> None:
+    """Messages go in as a plain INSERT and, when one id exists, all again as the upsert.
+    A user's trigger writing other rows must not make any message be skipped."""
+    path = tmp_path / "x.db"
+    store = open_store(f"sqlite:///{path}", fresh=True)
+    try:
+        await store.memory.save_thread(Thread(id="t", resource_id="r"))
+        t0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
+        await store.memory.save_messages(
+            [Message(id="e3", thread_id="t", role="user", content="old", created_at=t0)])
+        audit = sqlite3.connect(path)
+        audit.execute("CREATE TABLE audit (x TEXT)")
+        audit.execute("CREATE TRIGGER aud AFTER INSERT ON agent_storage_messages "
+                      "BEGIN INSERT INTO audit VALUES (new.id); END")
+        audit.commit()
+        audit.close()
+        ids = ["n1", "n2", "e3", "n4", "n5", "n6"]
+        saved = await store.memory.save_messages(
+            [Message(id=i, thread_id="t", role="user", content="new", created_at=t0)
+             for i in ids])
+        assert [m.id for m in saved] == ids
+        page = await store.memory.list_messages("t", per_page=None)
+        assert sorted((m.id, m.content) for m in page.items) == sorted(
+            (i, "new") for i in ids)
+        # the existing message keeps its place (first saved), the new ones follow in order
+        assert [m.id for m in page.items] == ["e3", "n1", "n2", "n4", "n5", "n6"]
+    finally:
+        await store.close()

@@ -187,19 +187,15 @@ class RawTx(Tx):
         first = None if plain is None else self.preparer.for_columns(plain, columns)
         if first is not None and first.names == columns:
             # SQLite's upsert costs ~1 us a row more than an INSERT (save_messages: ~18 us a
-            # call): rows go in as a plain INSERT up to the first one that fails (a failed
-            # row's statement is undone, the transaction goes on), the rest as ``stmt``.
-            conn = self.conn
-            before = conn.total_changes
+            # call): the rows go in as a plain INSERT, and if one fails (its statement is
+            # undone, the transaction goes on) all of them again through ``stmt``, which
+            # re-upserts the ones already inserted unchanged. (Counting the inserted rows
+            # with total_changes would also count rows a user's trigger wrote.)
             try:
-                conn.executemany(first.sql, rows)
+                self.conn.executemany(first.sql, rows)
                 rows = []
             except sqlite3.IntegrityError:
-                done = conn.total_changes - before  # rows inserted (no triggers on them)
-                if 0 <= done < len(rows):
-                    rows = rows[done:]
-                # else: every row again through ``stmt``, which re-upserts the inserted
-                # ones unchanged
+                pass
         if rows:
             self.conn.executemany(prepared.sql, rows)
         if self.preparer.debug:
