@@ -102,3 +102,33 @@ def test_records_round_trip_through_wire(record: object) -> None:
 def test_retention_ttl_round_trips() -> None:
     r = Retention(max_messages_per_thread=10, ttl={"messages": dt.timedelta(days=1)})
     assert from_wire(to_wire(r), Retention) == r
+
+
+def test_a_cycle_is_a_value_error_even_with_a_raised_limit_on_a_small_stack() -> None:
+    """The C encoder runs without cycle markers; with a raised recursion limit a cycle
+    could exhaust a small thread stack (a crash) before RecursionError. Run in a child
+    process so that a crash fails this test instead of the whole run."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys, threading
+        from agent_storage import serde
+        sys.setrecursionlimit(19000)
+        threading.stack_size(1024 * 1024)
+        c = {}
+        c["x"] = [c]
+        def run():
+            try:
+                serde.dumps(c)
+            except ValueError as exc:
+                print("ValueError", exc)
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.startswith("ValueError Circular reference"), done.stdout

@@ -187,6 +187,9 @@ _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 _encode = _encoder.encode
 
 
+_DEFAULT_RECURSION_LIMIT = 1000  # CPython's; at it a cycle is safe on a 128 KiB stack
+
+
 def _make_c_encode() -> Any:
     """``_encode`` without its per-call set-up (~1 us of a 2.5 us message): the C encoder
     built once, without the circular-reference markers (a dict shared between threads
@@ -213,7 +216,9 @@ def _make_c_encode() -> Any:
     limit = sys.getrecursionlimit
 
     def encode(value: Any) -> str:
-        if limit() > 20_000:  # a cycle could then exhaust the C stack before the limit
+        if limit() > _DEFAULT_RECURSION_LIMIT:
+            # A cycle recurses until RecursionError; with a raised limit and a thread's
+            # small stack the C stack can run out first (a crash, not an error).
             return _encode(value)
         try:
             return join(iterencode(value, 0))
