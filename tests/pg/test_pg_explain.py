@@ -17,6 +17,7 @@ from typing import Any
 from agent_storage import Include, Message, Thread
 
 RESOURCES, THREADS_PER_RESOURCE, MESSAGES_PER_THREAD = 50, 4, 100
+FILLER_THREADS = 10_000
 WORKFLOWS, RUNS_PER_WORKFLOW = 20, 100
 T0 = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
@@ -98,6 +99,13 @@ async def _build(store: Any) -> list[str]:
         await asyncio.gather(*(fill(i, tid) for i, tid in enumerate(thread_ids)
                                if chunk <= i < chunk + 20))
 
+    # Threads of other users, only so that the table is not a few pages that a sequential
+    # scan reads as cheaply as the index (with 200 rows the planner's choice flipped with
+    # the table's physical layout between runs).
+    threads = store.backend.tables.threads
+    others = [{"id": f"other-{n:05d}", "resource_id": f"other-{n // 4:04d}", "title": None,
+               "metadata": {}, "agent_id": None, "created_at": T0, "updated_at": T0}
+              for n in range(FILLER_THREADS)]
     # Runs only need to exist for the plan: one multi-row insert instead of 2,000 calls.
     runs = store.backend.tables.workflow_runs
     rows = [{"workflow_name": f"wf-{w:02d}", "run_id": f"run-{w:02d}-{k:03d}",
@@ -106,6 +114,7 @@ async def _build(store: Any) -> list[str]:
              "created_at": T0 + _dt.timedelta(minutes=k), "updated_at": T0}
             for w in range(WORKFLOWS) for k in range(RUNS_PER_WORKFLOW)]
     async with store.engine.begin() as conn:
+        await conn.execute(threads.insert(), others)
         await conn.execute(runs.insert(), rows)
     return thread_ids
 
