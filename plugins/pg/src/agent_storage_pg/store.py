@@ -137,8 +137,8 @@ class PgBackend(SqlBackend):
         return prep if prep is not None and prep.stmt is stmt else None
 
     async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
-        prep = self._fast_reads.get(id(stmt))
-        if prep is None or prep.stmt is not stmt:
+        prep = self.prepared_read(stmt)
+        if prep is None:
             return await super().fetch(stmt, params)
         return await self.fetch_prepared(prep, params or {})
 
@@ -171,7 +171,12 @@ class PgBackend(SqlBackend):
             # no transaction: asyncpg autocommits a lone statement
             result = await getattr(fairy.driver_connection, method)(sql, *args)
         except BaseException as exc:
-            await self._discard_or_return(fairy, exc)
+            if (not isinstance(exc, Exception) or _errors.connection_lost(exc)
+                    or _errors.is_transient(exc)):
+                # cancelled mid-query or a broken connection: never hand it out again
+                await self._discard(fairy)
+            else:  # the statement failed (a unique violation, ...): the connection is fine
+                await self._return(fairy)
             raise
         await self._return(fairy)
         return result
@@ -201,12 +206,10 @@ class PgBackend(SqlBackend):
 
         await greenlet_spawn(fairy.close)
 
-    async def _discard_or_return(self, fairy: Any, exc: BaseException) -> None:
+    async def _discard(self, fairy: Any) -> None:
         from sqlalchemy.util import greenlet_spawn
 
-        if not isinstance(exc, Exception) or _errors.is_transient(exc):
-            # cancelled mid-query or a broken connection: never hand it out again
-            await greenlet_spawn(fairy.invalidate)
+        await greenlet_spawn(fairy.invalidate)
         await greenlet_spawn(fairy.close)
 
     def _instrumented(self) -> bool:
@@ -225,8 +228,8 @@ class PgBackend(SqlBackend):
         """Run one self-contained, idempotent write statement on an AUTOCOMMIT connection
         (atomic on its own: no BEGIN/COMMIT round trips; see :meth:`_direct`); rerun on a
         deadlock. Returns its first row."""
-        prep = self._fast_reads.get(id(stmt))
-        if prep is not None and (prep.stmt is not stmt or self._instrumented()):
+        prep = self.prepared_read(stmt)
+        if prep is not None and self._instrumented():
             prep = None
         attempt = 0
         while True:
