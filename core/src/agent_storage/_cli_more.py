@@ -16,7 +16,8 @@ def _domains(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _batch_size(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -37,7 +38,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("dst", metavar="DST")
     p.add_argument("--domains", type=_domains, metavar="D1,D2",
                    help="only these domains (memory, workflows, scores, observability, agents)")
-    p.add_argument("--batch-size", type=_batch_size, default=500, metavar="N",
+    p.add_argument("--batch-size", type=positive_int, default=500, metavar="N",
                    help="records per read and write (default 500)")
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                    help="compare counts and checksums at the end (default: yes)")

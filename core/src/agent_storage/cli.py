@@ -83,16 +83,6 @@ async def _with_store(url: str, body: Callable[[Any], Awaitable[int]], *,
         await storage.close()
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def _key_value(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -413,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", metavar="URL")
     p.add_argument("--resource", help="only threads of this resource (user)")
     p.add_argument("--agent", help="only threads of this agent")
-    p.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    p.add_argument("--limit", type=_cli_more.positive_int, default=20, help="how many (default 20)")
     p.add_argument("--order-by", default="updated_at",
                    choices=("created_at", "updated_at", "title"))
     p.add_argument("--direction", default="desc", choices=("asc", "desc"))
@@ -421,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("messages", parents=[json_flag], help="messages of a thread")
     p.add_argument("url", metavar="URL")
     p.add_argument("thread", metavar="THREAD")
-    p.add_argument("--last", type=_positive, help="only the newest N (chronological)")
+    p.add_argument("--last", type=_cli_more.positive_int, help="only the newest N (chronological)")
     p.add_argument("--resource", help="check the thread belongs to this resource")
 
     p = sub.add_parser("check", help="run the conformance kit against URL")
