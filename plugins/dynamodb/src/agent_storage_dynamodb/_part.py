@@ -87,6 +87,17 @@ class Part:
             return None
         return N(int((at + life).timestamp()))
 
+    @staticmethod
+    def set_optional(item: Item, absent: list[str], record: Any, names: tuple[str, ...]) -> None:
+        """Copy the record's optional string fields into ``item``; a None one is listed in
+        ``absent`` (to be removed from a stored item)."""
+        for name in names:
+            value = getattr(record, name)
+            if value is None:
+                absent.append(name)
+            else:
+                item[name] = S(value)
+
     def set_ttl(self, item: Item, absent: list[str], entity: str, at: _dt.datetime) -> None:
         value = self.ttl_value(entity, at)
         if value is None:

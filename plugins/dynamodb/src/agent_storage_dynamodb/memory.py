@@ -101,12 +101,7 @@ class DynamoMemory(Part, MemoryDomain):
         item.update(et=S("thread"), id=S(t.id), resource_id=S(t.resource_id),
                     metadata=S(dumps(t.metadata)), created_at=self.when(t.created_at),
                     updated_at=self.when(t.updated_at))
-        for name in ("title", "agent_id"):
-            value = getattr(t, name)
-            if value is None:
-                absent.append(name)
-            else:
-                item[name] = S(value)
+        self.set_optional(item, absent, t, ("title", "agent_id"))
         self.set_ttl(item, absent, "threads", t.updated_at)
         return item, absent
 

@@ -62,12 +62,7 @@ class DynamoWorkflows(Part, WorkflowsDomain):
         item.update(et=S("run"), workflow_name=S(run.workflow_name), run_id=S(run.run_id),
                     snap=S(dumps(snap)), created_at=self.when(run.created_at),
                     updated_at=self.when(run.updated_at))
-        for name in ("resource_id", "status"):
-            value = getattr(run, name)
-            if value is None:
-                absent.append(name)
-            else:
-                item[name] = S(value)
+        self.set_optional(item, absent, run, ("resource_id", "status"))
         self.set_ttl(item, absent, "workflow_runs", run.updated_at)
         return item, absent
 
