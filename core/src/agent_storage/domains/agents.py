@@ -115,7 +115,9 @@ class AgentsDomain(Domain):
         if the id exists."""
 
     @abstractmethod
-    async def _get_agent(self, agent_id: str) -> AgentConfig | None: ...
+    async def _get_agent(self, agent_id: str) -> AgentConfig | None:
+        """The active version's config with the agent's ``updated_at`` (its last update or
+        activation), or None."""
 
     @abstractmethod
     async def _update_agent(
@@ -137,15 +139,21 @@ class AgentsDomain(Domain):
         *,
         offset: int,
         limit: int | None,
-    ) -> list[AgentConfig]: ...
+    ) -> list[AgentConfig]:
+        """Active configs (as :meth:`_get_agent` returns them) with ``status`` equal and
+        ``metadata`` matching (:func:`metadata_matches`), ordered by created_at desc, id
+        desc, then ``offset``/``limit`` (None = all)."""
 
     @abstractmethod
     async def _count_agents(
         self, status: str | None, metadata: Mapping[str, Any] | None
-    ) -> int: ...
+    ) -> int:
+        """How many agents :meth:`_select_agents` would return without offset/limit."""
 
     @abstractmethod
-    async def _list_versions(self, agent_id: str) -> list[AgentVersion]: ...
+    async def _list_versions(self, agent_id: str) -> list[AgentVersion]:
+        """Every version as saved, any order (core sorts by number); [] when the agent
+        is missing."""
 
     @abstractmethod
     async def _activate(
@@ -157,4 +165,5 @@ class AgentsDomain(Domain):
         agent or version is missing."""
 
     @abstractmethod
-    async def _delete_agent(self, agent_id: str) -> None: ...
+    async def _delete_agent(self, agent_id: str) -> None:
+        """Delete the agent and all its versions atomically; a missing id is a no-op."""

@@ -531,7 +531,9 @@ class MemoryDomain(Domain):
     # -- primitives: what a backend implements -------------------------------------------
 
     @abstractmethod
-    async def _get_thread(self, thread_id: str) -> Thread | None: ...
+    async def _get_thread(self, thread_id: str) -> Thread | None:
+        """The stored thread, or None when it is missing or expired (Retention.ttl on
+        ``updated_at``). No owner check: core compares ``resource_id`` itself."""
 
     @abstractmethod
     async def _save_thread(self, thread: Thread) -> Thread:
@@ -556,10 +558,14 @@ class MemoryDomain(Domain):
         """Delete the thread and its messages in one transaction."""
 
     @abstractmethod
-    async def _select_threads(self, sel: ThreadSelect) -> list[Thread]: ...
+    async def _select_threads(self, sel: ThreadSelect) -> list[Thread]:
+        """Live threads matching ``sel.filter`` (metadata: :func:`metadata_matches`), in
+        ``sel``'s order (see :class:`ThreadSelect`: order value then id, keyset cursor
+        ``after``), then ``offset``/``limit``. Expired threads are excluded."""
 
     @abstractmethod
-    async def _count_threads(self, flt: ThreadFilter) -> int: ...
+    async def _count_threads(self, flt: ThreadFilter) -> int:
+        """How many live (unexpired) threads match ``flt``."""
 
     @abstractmethod
     async def _select_messages(self, sel: MessageSelect) -> list[Ordered]:
@@ -585,7 +591,9 @@ class MemoryDomain(Domain):
         owned by ``resource_id``) contribute nothing. Duplicates allowed; core de-dups."""
 
     @abstractmethod
-    async def _get_messages(self, ids: Sequence[str]) -> list[Ordered]: ...
+    async def _get_messages(self, ids: Sequence[str]) -> list[Ordered]:
+        """The live messages with these ids as (save_seq, message), any order (core sorts);
+        unknown and expired ids are skipped."""
 
     @abstractmethod
     async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
@@ -619,7 +627,8 @@ class MemoryDomain(Domain):
         """Insert a new thread and its messages (in list order) in one transaction."""
 
     @abstractmethod
-    async def _get_resource(self, resource_id: str) -> Resource | None: ...
+    async def _get_resource(self, resource_id: str) -> Resource | None:
+        """The stored resource, or None when missing or expired (TTL on ``updated_at``)."""
 
     @abstractmethod
     async def _save_resource(self, resource: Resource) -> Resource:

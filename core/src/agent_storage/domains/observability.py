@@ -129,7 +129,9 @@ class ObservabilityDomain(Domain):
         return await self._delete_traces(ids)
 
     @abstractmethod
-    async def _create_spans(self, spans: list[Span]) -> list[Span]: ...
+    async def _create_spans(self, spans: list[Span]) -> list[Span]:
+        """One atomic write: upsert every span by (trace_id, span_id) (a re-send replaces
+        it); return the spans as stored, in input order."""
 
     @abstractmethod
     async def _update_spans(self, updates: list[SpanUpdate], *, now: _dt.datetime) -> list[Span]:
@@ -137,10 +139,12 @@ class ObservabilityDomain(Domain):
         spans; return the updated spans in input order."""
 
     @abstractmethod
-    async def _get_span(self, trace_id: str, span_id: str) -> Span | None: ...
+    async def _get_span(self, trace_id: str, span_id: str) -> Span | None:
+        """The span, or None when missing or expired (TTL on ``created_at``)."""
 
     @abstractmethod
-    async def _get_trace_spans(self, trace_id: str) -> list[Span]: ...
+    async def _get_trace_spans(self, trace_id: str) -> list[Span]:
+        """Every live span of the trace, any order (core sorts); [] when none."""
 
     @abstractmethod
     async def _select_roots(
@@ -149,7 +153,10 @@ class ObservabilityDomain(Domain):
         """Root spans ordered by started_at desc, trace_id desc, span_id desc."""
 
     @abstractmethod
-    async def _count_roots(self, flt: TraceFilter) -> int: ...
+    async def _count_roots(self, flt: TraceFilter) -> int:
+        """How many live root spans match ``flt``."""
 
     @abstractmethod
-    async def _delete_traces(self, trace_ids: Sequence[str]) -> int: ...
+    async def _delete_traces(self, trace_ids: Sequence[str]) -> int:
+        """Delete every span of these traces in one transaction; return how many live
+        spans were deleted (unknown trace ids count 0)."""

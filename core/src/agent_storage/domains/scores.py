@@ -88,10 +88,12 @@ class ScoresDomain(Domain):
         await self._delete_score(score_id)
 
     @abstractmethod
-    async def _save_score(self, score: Score) -> Score: ...
+    async def _save_score(self, score: Score) -> Score:
+        """Upsert by id (a re-save replaces every field); return the stored score."""
 
     @abstractmethod
-    async def _get_score(self, score_id: str) -> Score | None: ...
+    async def _get_score(self, score_id: str) -> Score | None:
+        """The score, or None when missing or expired (TTL on ``created_at``)."""
 
     @abstractmethod
     async def _select_scores(
@@ -100,7 +102,9 @@ class ScoresDomain(Domain):
         """Ordered by created_at desc, id desc."""
 
     @abstractmethod
-    async def _count_scores(self, flt: ScoreFilter) -> int: ...
+    async def _count_scores(self, flt: ScoreFilter) -> int:
+        """How many live (unexpired) scores match ``flt``."""
 
     @abstractmethod
-    async def _delete_score(self, score_id: str) -> None: ...
+    async def _delete_score(self, score_id: str) -> None:
+        """Delete by id; a missing id is a no-op (idempotent)."""

@@ -179,7 +179,8 @@ class WorkflowsDomain(Domain):
         """Ordered by created_at desc, run_id desc, workflow_name desc."""
 
     @abstractmethod
-    async def _count_runs(self, flt: RunFilter) -> int: ...
+    async def _count_runs(self, flt: RunFilter) -> int:
+        """How many live (unexpired) runs match ``flt``."""
 
     @abstractmethod
     async def _update_step_result(
@@ -206,4 +207,5 @@ class WorkflowsDomain(Domain):
         and snapshot["status"]; result/error go to snapshot["result"]/["error"] unless UNSET."""
 
     @abstractmethod
-    async def _delete_run(self, workflow_name: str, run_id: str) -> None: ...
+    async def _delete_run(self, workflow_name: str, run_id: str) -> None:
+        """Delete the run; a missing run is a no-op (idempotent)."""

@@ -17,12 +17,13 @@ import attrs
 
 from ..._plugins import state as _process_state
 from ...serde import utcnow
+from ...spi._matching import json_eq, metadata_matches
 
 if TYPE_CHECKING:
     from ...records import Message, Resource, Score, Span, Thread, WorkflowRun
 
 __all__ = ["State", "anonymous_state", "clone", "forget_named", "json_copy", "json_eq",
-           "named_state", "ttl_cutoff"]
+           "metadata_matches", "named_state", "ttl_cutoff"]
 
 R = TypeVar("R")
 
@@ -147,25 +148,6 @@ def clone(record: R) -> R:
             value = tuple(json_copy(v) for v in value) if name == "tools" else json_copy(value)
         _setattr(new, name, value)
     return new
-
-
-def json_eq(a: Any, b: Any) -> bool:
-    """Equality of JSON scalars as a database compares them: true is not 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
-def metadata_matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bool:
-    """Top-level key equality; a missing key never matches."""
-    if not wanted:
-        return True
-    for key, value in wanted.items():
-        if key not in metadata or not json_eq(metadata[key], value):
-            return False
-    return True
 
 
 def ttl_cutoff(options: Any, entity: str) -> _dt.datetime | None:
