@@ -14,7 +14,8 @@ import agent_storage.spi as spi
 ROOT = Path(__file__).resolve().parents[2]
 
 PINNED = [
-    "CAPABILITIES", "DOMAIN_NAMES", "THREAD_ORDER_FIELDS", "TTL_CLOCK", "TTL_ENTITIES",
+    "CAPABILITIES", "COLLECTIONS", "DOMAIN_NAMES", "THREAD_ORDER_FIELDS", "TOP", "TTL_CLOCK",
+    "TTL_ENTITIES", "Delete", "Item", "Put", "RecordBackend",
     "AgentNotFoundError", "AgentStorageError", "AgentsDomain", "Backend", "BackendError",
     "CloneRequest", "ConfigurationError", "Domain", "ErrorRule", "IndexColumn",
     "IndexManager", "IndexNotFoundError", "IndexSpec", "InvalidIdentifierError",

@@ -28,6 +28,9 @@ Groups of names:
   (metadata filters), :func:`ttl_cutoff`/:func:`is_expired`/:data:`TTL_CLOCK`
   (Retention.ttl);
 * errors: every error class, and :func:`translate_error` (driver error -> typed error);
+* the generic record store: subclass :class:`RecordBackend` and implement ``get``,
+  ``scan`` and ``write`` over :class:`Item`/:class:`Put`/:class:`Delete` (order keys for
+  the :data:`COLLECTIONS`; :data:`TOP` is above every key) instead of the domains;
 * index specs: :func:`parse_index`, :func:`render_create`, :func:`render_drop`,
   :func:`quote_ident` (user index specs rendered safely), naming helpers.
 """
@@ -43,7 +46,10 @@ from .._indexspec import (
     render_drop,
     render_predicate,
 )
+from .._matching import json_eq, metadata_matches
+from .._translate import ErrorRule, translate_error
 from .._trusted import trusted
+from .._ttl import TTL_CLOCK, is_expired, ttl_cutoff
 from ..backend import CAPABILITIES, Backend, IndexManager
 from ..domains import (
     AgentsDomain,
@@ -91,6 +97,7 @@ from ..errors import (
     TransientBackendError,
     ValidationError,
 )
+from ..generic import COLLECTIONS, TOP, Delete, Item, Put, RecordBackend
 from ..hookspecs import RegisterBackend, hookimpl
 from ..naming import DOMAIN_NAMES, check_identifier, index_name, table_name
 from ..options import TTL_ENTITIES, IndexSpec, Retention, StoreOptions
@@ -108,14 +115,13 @@ from ..serde import (
     utcnow,
 )
 from ..url import StoreURL
-from ._errors import ErrorRule, translate_error
-from ._matching import json_eq, metadata_matches
-from ._ttl import TTL_CLOCK, is_expired, ttl_cutoff
 
 __all__ = [
     "CAPABILITIES",
+    "COLLECTIONS",
     "DOMAIN_NAMES",
     "THREAD_ORDER_FIELDS",
+    "TOP",
     "TTL_CLOCK",
     "TTL_ENTITIES",
     "AgentNotFoundError",
@@ -125,6 +131,7 @@ __all__ = [
     "BackendError",
     "CloneRequest",
     "ConfigurationError",
+    "Delete",
     "Domain",
     "ErrorRule",
     "IndexColumn",
@@ -133,6 +140,7 @@ __all__ = [
     "IndexSpec",
     "InvalidIdentifierError",
     "InvalidIndexSpecError",
+    "Item",
     "MemoryDomain",
     "MessageSelect",
     "NotSupportedError",
@@ -140,6 +148,8 @@ __all__ = [
     "Ordered",
     "ParsedIndex",
     "Predicate",
+    "Put",
+    "RecordBackend",
     "RecordTooLargeError",
     "RegisterBackend",
     "Retention",

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from ..._matching import json_eq, metadata_matches
 from ..._plugins import state as _process_state
 from ...serde import utcnow
-from ...spi._matching import json_eq, metadata_matches
 
 if TYPE_CHECKING:
     from ...records import Message, Resource, Score, Span, Thread, WorkflowRun

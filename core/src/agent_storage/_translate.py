@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..errors import AgentStorageError, BackendError
+from .errors import AgentStorageError, BackendError
 
 __all__ = ["ErrorRule", "translate_error"]
 

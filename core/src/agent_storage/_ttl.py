@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Final
 
-from ..options import StoreOptions
-from ..serde import utcnow
+from .options import StoreOptions
+from .serde import utcnow
 
 __all__ = ["TTL_CLOCK", "is_expired", "ttl_cutoff"]
 
