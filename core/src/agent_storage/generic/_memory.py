@@ -40,6 +40,11 @@ def _ordered(item: Item) -> Ordered:
     return item.value["seq"], decode(item.value, Message)
 
 
+def _owned(item: Item, owner: str | None) -> bool:
+    """Whether a thread or message record is in the owner scope (None: any owner)."""
+    return owner is None or item.value["resource_id"] == owner
+
+
 def _sort_key(row: Ordered) -> tuple[_dt.datetime, int]:
     return row[1].created_at, row[0]
 
@@ -92,10 +97,11 @@ class GenericMemory(Part, MemoryDomain):
         return await self.transact(build)
 
     async def _update_thread(self, thread_id: str, *, title: Any, metadata: Any,
-                             merge_metadata: bool, now: _dt.datetime) -> Thread | None:
+                             merge_metadata: bool, now: _dt.datetime,
+                             resource_id: str | None = None) -> Thread | None:
         async def build() -> tuple[Ops, Thread | None]:
             item = await self._thread_item(thread_id)
-            if item is None:
+            if item is None or not _owned(item, resource_id):
                 return [], None
             thread = decode(item.value, Thread)
             changes: dict[str, Any] = {"updated_at": now}
@@ -108,10 +114,10 @@ class GenericMemory(Part, MemoryDomain):
             return [self.put("threads", encode(new), item.version)], new
         return await self.transact(build)
 
-    async def _delete_thread(self, thread_id: str) -> None:
+    async def _delete_thread(self, thread_id: str, *, resource_id: str | None = None) -> None:
         async def build() -> tuple[Ops, None]:
             item = await self.backend.get("threads", enc(thread_id))
-            if item is None:
+            if item is None or not _owned(item, resource_id):
                 return [], None
             ops: Ops = [self.delete("threads", item)]
             start, stop = prefix_range(enc(thread_id))
@@ -234,12 +240,14 @@ class GenericMemory(Part, MemoryDomain):
 
     # -- messages: writing ------------------------------------------------------------------
 
-    async def _owners(self, thread_ids: Sequence[str]) -> dict[str, Item]:
-        """The live thread of each id; ThreadNotFoundError if one is missing."""
+    async def _owners(self, thread_ids: Sequence[str],
+                      owner: str | None = None) -> dict[str, Item]:
+        """The live thread of each id; ThreadNotFoundError if one is missing (or, with
+        ``owner``, has another owner)."""
         found: dict[str, Item] = {}
         for tid in dict.fromkeys(thread_ids):
             item = await self._thread_item(tid)
-            if item is None:
+            if item is None or not _owned(item, owner):
                 raise ThreadNotFoundError(f"thread {tid!r} not found")
             found[tid] = item
         return found
@@ -290,17 +298,17 @@ class GenericMemory(Part, MemoryDomain):
                 ops.append(self.put("messages", value, old.version if old else 0))
         return ops
 
-    async def _update_messages(self, updates: list[MessageUpdate], *,
-                               now: _dt.datetime) -> list[Ordered]:
+    async def _update_messages(self, updates: list[MessageUpdate], *, now: _dt.datetime,
+                               resource_id: str | None = None) -> list[Ordered]:
         async def build() -> tuple[Ops, list[Ordered]]:
             targets = await self._owners([u.thread_id for u in updates
-                                          if u.thread_id is not UNSET])
+                                          if u.thread_id is not UNSET], resource_id)
             ops: Ops = []
             out: list[Ordered] = []
             touched: dict[str, None] = {}
             for u in updates:
                 item = await self._live("messages", enc(u.id), "messages", "created_at")
-                if item is None:
+                if item is None or not _owned(item, resource_id):
                     continue
                 seq, m = _ordered(item)
                 changes: dict[str, Any] = {name: getattr(u, name) for name in
@@ -319,7 +327,8 @@ class GenericMemory(Part, MemoryDomain):
             return ops + await self._bumps(touched, targets, now), out
         return await self.transact(build)
 
-    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
+    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime,
+                               resource_id: str | None = None) -> int:
         cutoff = self.cutoff("messages")
 
         async def build() -> tuple[Ops, int]:
@@ -328,7 +337,7 @@ class GenericMemory(Part, MemoryDomain):
             count = 0
             for mid in ids:
                 item = await self.backend.get("messages", enc(mid))
-                if item is None:
+                if item is None or not _owned(item, resource_id):
                     continue
                 ops.append(self.delete("messages", item))
                 touched[item.value["thread_id"]] = None
