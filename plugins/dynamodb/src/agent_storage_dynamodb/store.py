@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final
 
 from agent_storage.backend import Backend, IndexManager
-from agent_storage.domains._base import Domain
 from agent_storage.errors import (
     ConfigurationError,
     IndexNotFoundError,
@@ -23,6 +22,7 @@ from agent_storage.errors import (
 )
 from agent_storage.options import IndexSpec, StoreOptions
 from agent_storage.records import IndexInfo, IndexStats, StoreStatus
+from agent_storage.spi import Domain
 from agent_storage.url import StoreURL
 
 from .client import Table, _error_code, translate

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from agent_storage import _indexspec
 from agent_storage.errors import AgentStorageError, IndexNotFoundError, InvalidIndexSpecError
 from agent_storage.options import IndexSpec
 from agent_storage.records import IndexInfo
+from agent_storage.spi import render_drop
 from agent_storage.sql.indexes import SqlIndexManager
 from sqlalchemy import text
 
@@ -106,7 +106,7 @@ class PgIndexManager(SqlIndexManager):
             invalid = (await conn.execute(_INVALID, {"schema": self._schema,
                                                      "name": physical})).first()
         if invalid is not None:
-            await self._autocommit(_indexspec.render_drop(
+            await self._autocommit(render_drop(
                 physical, self._schema, "postgresql", concurrently=True))
 
     async def _execute_ddl(self, sql: str, *, concurrently: bool) -> None:
@@ -146,7 +146,7 @@ class PgIndexManager(SqlIndexManager):
         if info is None:
             return False
         # CONCURRENTLY: no ACCESS EXCLUSIVE lock, so queries on the table keep running.
-        sql = _indexspec.render_drop(info.name, self._schema, "postgresql", concurrently=True)
+        sql = render_drop(info.name, self._schema, "postgresql", concurrently=True)
         try:
             await self._autocommit(sql)
         except Exception as exc:

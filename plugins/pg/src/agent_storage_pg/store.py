@@ -23,9 +23,9 @@ import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from agent_storage.domains._base import Domain
 from agent_storage.errors import AgentStorageError
 from agent_storage.options import StoreOptions
+from agent_storage.spi import Domain
 from agent_storage.sql.base import SqlBackend
 from agent_storage.url import StoreURL
 from sqlalchemy import exc as sa_exc
