@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_storage._cli_output import rich_available
 from agent_storage.cli import _secrets, build_parser
+from agent_storage.cli._output import rich_available
 
 Run = Callable[..., Any]  # the cli / cli_process fixtures of conftest.py
 

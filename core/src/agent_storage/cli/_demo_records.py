@@ -13,11 +13,11 @@ import datetime as _dt
 import uuid
 from typing import Any
 
-from ._cli_output import Output, message_text
-from .errors import BackendError
-from .records import Message, Score, Span, SpanUpdate, Thread
-from .serde import utcnow
-from .storage import Storage
+from ..errors import BackendError
+from ..records import Message, Score, Span, SpanUpdate, Thread
+from ..serde import utcnow
+from ..storage import Storage
+from ._output import Output, message_text
 
 __all__ = ["run_demo"]
 

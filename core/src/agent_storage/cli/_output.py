@@ -88,6 +88,10 @@ class Output:
 
     # -- primitives ------------------------------------------------------------------
 
+    def write(self, text: str) -> None:
+        """``text`` exactly as given (no rich markup, no wrapping): machine-readable output."""
+        self.stream.write(text)
+
     def line(self, text: str = "") -> None:
         if self._console is not None:
             self._console.print(text, markup=False)
