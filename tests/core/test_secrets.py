@@ -17,10 +17,12 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from agent_storage import AgentStorageError, StoreOptions, open_store
+from agent_storage.backends.memory import MemoryBackend
 from agent_storage.url import parse_url
 
 SECRET = "Sup3r-S3cret/p@ss:w0rd%"  # needs percent-encoding in a URL
@@ -197,3 +199,96 @@ def test_cli_success_output_hides_the_password() -> None:
                 await conn.close()
 
         asyncio.run(drop())
+
+
+# -- a password given as the ``password`` query option (issue 11 item 4) -----------------
+
+QUERY_URL = f"postgresql://app@127.0.0.1:{_closed_port()}/appdb?password={ENCODED}"
+
+
+def test_a_query_option_password_is_hidden_like_a_userinfo_one() -> None:
+    url = parse_url(QUERY_URL)
+    assert url.query["password"] == SECRET  # kept for connecting...
+    store = open_store(QUERY_URL, fresh=True)
+    assert store.backend.options.password == SECRET
+    texts = [repr(url), str(url), url.render(), repr(store), str(store), store.url,
+             str(store.backend.url), repr(store.backend.url), repr(store.backend.options)]
+    for text in texts:
+        assert_clean(text, "a URL with ?password=")  # ...but never shown
+        assert "password=***" in text or "StoreOptions" in text
+
+
+class TokenBackend(MemoryBackend):
+    """A backend with a secret option of its own."""
+
+    secret_options = frozenset({"session"})
+    extra_options = ("session",)
+
+
+def test_options_a_backend_declares_secret_are_hidden() -> None:
+    from agent_storage import hookimpl
+    from agent_storage._plugins import registry
+
+    class Plugin:
+        @hookimpl
+        def register_backends(self, register: Any) -> None:
+            register("tokened", f"{__name__}:TokenBackend", schemes=("tokened",))
+
+    reg = registry()
+    if "tokened" not in reg.backends:
+        reg.add_plugin("tokened-test", Plugin())
+    store = open_store(f"tokened://x?session={ENCODED}", fresh=True)
+    for text in (repr(store), store.url, repr(store.backend.url)):
+        assert_clean(text, "a backend's secret option")
+    # names that say they are secret are hidden before any backend is known
+    for name in ("aws_secret_access_key", "session_token", "api_key"):
+        assert_clean(str(parse_url(f"dynamodb://t?{name}={ENCODED}")), name)
+
+
+async def test_a_query_password_is_hidden_in_errors_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for options in ({}, {"debug": True}):
+        store = open_store(QUERY_URL, fresh=True, pool_timeout=5, **options)
+        for attempt in (store.init(), store.memory.get_thread("t"), store.status()):
+            with pytest.raises(AgentStorageError) as info:
+                await asyncio.wait_for(attempt, 60)
+            assert_clean(_chain_text(info.value), "exception chain")
+        await store.close()
+    assert_clean(caplog.text, "logs")
+
+
+@pytest.mark.parametrize("args", [("status", QUERY_URL), ("init", QUERY_URL),
+                                  ("status", "--json", QUERY_URL)], ids=["status", "init", "json"])
+def test_cli_errors_hide_a_query_password(args: tuple[str, ...]) -> None:
+    result = _cli(*args)
+    assert result.returncode == 1, result
+    assert_clean(result.stdout + result.stderr, f"CLI {args[0]} output")
+
+
+@pytest.mark.skipif(not _pg_answers(), reason="no PostgreSQL server on 127.0.0.1:5432")
+async def test_a_query_password_is_hidden_by_a_working_store_and_the_cli() -> None:
+    from agent_storage import SchemaNotInitializedError
+
+    schema = f"secrets_{secrets.token_hex(4)}"
+    url = f"postgresql://postgres@127.0.0.1:5432/postgres?schema={schema}&password={ENCODED}"
+    store = open_store(url, fresh=True, disable_init=True)
+    try:
+        with pytest.raises(SchemaNotInitializedError) as info:
+            await store.memory.get_thread("t")
+        assert_clean(_chain_text(info.value), "SchemaNotInitializedError")
+        for args in (("init", url), ("status", url), ("status", "--json", url)):
+            result = await asyncio.to_thread(_cli, *args)
+            assert result.returncode == 0, result
+            assert_clean(result.stdout + result.stderr, f"CLI {' '.join(args[:2])} output")
+        assert_clean(repr(await store.status()), "StoreStatus")
+    finally:
+        await store.close()
+        import asyncpg
+
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()

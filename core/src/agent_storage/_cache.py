@@ -106,6 +106,7 @@ def _plan(
             raise ConfigurationError(f"{name}: expected a URL or False, got True")
         url = parse_url(spec)
         info, cls = reg.backend_class(url.scheme)
+        url = url.with_secret_options(cls.secret_options)
         # Keyword options go to the default backend; other URLs carry their own options.
         kw = keywords if (spec == specs.get("default") or not isinstance(target, Mapping)) else {}
         implied = cls.option_defaults(url)

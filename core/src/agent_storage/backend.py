@@ -70,6 +70,9 @@ class Backend(ABC):
     accepted_options: ClassVar[frozenset[str]] = frozenset()
     #: Names of backend-specific options kept in ``StoreOptions.extra``.
     extra_options: ClassVar[tuple[str, ...]] = ()
+    #: Option names whose values are secrets (credentials, tokens): masked wherever the
+    #: store's URL or options are shown, like a password (which is always secret).
+    secret_options: ClassVar[frozenset[str]] = frozenset()
     #: Optional capabilities, from :data:`CAPABILITIES`.
     capabilities: ClassVar[frozenset[str]] = frozenset()
     #: The name the backend was registered under (set on each instance by open_store;

@@ -232,7 +232,9 @@ class StoreOptions:
         }
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k == "password" else v) for k, v in self.given().items()}
+        from .url import is_secret_option
+
+        shown = {k: ("***" if is_secret_option(k) else v) for k, v in self.given().items()}
         return "StoreOptions(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 

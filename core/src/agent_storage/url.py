@@ -14,9 +14,24 @@ from attrs import evolve, field, frozen
 
 from .errors import InvalidURLError
 
-__all__ = ["StoreURL", "parse_url"]
+__all__ = ["SECRET_OPTIONS", "StoreURL", "is_secret_option", "parse_url", "redact",
+           "secrets_in_text"]
 
 _MASK = "***"
+
+#: Option names that are always secret. A backend adds its own with
+#: ``Backend.secret_options``; names containing one of :data:`_SECRET_WORDS` are secret too
+#: (so a URL is masked correctly even before its backend is known, e.g. in CLI errors).
+SECRET_OPTIONS: frozenset[str] = frozenset({"password"})
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "api_key", "apikey",
+                 "access_key", "private_key")
+
+
+def is_secret_option(name: str, declared: frozenset[str] = frozenset()) -> bool:
+    """Whether the option ``name`` holds a secret (its value is never shown)."""
+    lowered = name.lower()
+    return (lowered in SECRET_OPTIONS or name in declared
+            or any(word in lowered for word in _SECRET_WORDS))
 
 
 @frozen(kw_only=True, repr=False)
@@ -30,6 +45,8 @@ class StoreURL:
     port: int | None = None
     path: str = ""
     query: Mapping[str, str] = field(factory=lambda: MappingProxyType({}))
+    #: Option names the backend declares secret, beyond :data:`SECRET_OPTIONS`.
+    secret_options: frozenset[str] = field(default=frozenset(), eq=False)
 
     @property
     def database(self) -> str | None:
@@ -50,8 +67,24 @@ class StoreURL:
             netloc += f":{self.port}"
         text = f"{self.scheme}://{netloc}{self.path}"
         if self.query:
-            text += "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in self.query.items())
+            text += "?" + "&".join(
+                f"{quote(k)}={_MASK if hide_password and self.is_secret(k) else quote(v)}"
+                for k, v in self.query.items())
         return text
+
+    def is_secret(self, option: str) -> bool:
+        """Whether the query option ``option`` holds a secret for this URL's backend."""
+        return is_secret_option(option, self.secret_options)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this URL holds (password, secret query options): for scrubbing."""
+        found = [self.password] if self.password else []
+        found += [v for k, v in self.query.items() if v and self.is_secret(k)]
+        return tuple(found)
+
+    def with_secret_options(self, names: frozenset[str]) -> StoreURL:
+        """This URL, also masking the query options ``names`` (a backend's secrets)."""
+        return evolve(self, secret_options=self.secret_options | names)
 
     def without_query(self) -> StoreURL:
         return evolve(self, query=MappingProxyType({}))
@@ -110,11 +143,27 @@ def _host_as_written(netloc: str) -> str | None:
 
 def _scrub(message: str, url: str) -> str:
     """Remove any password-looking part of ``url`` from ``message``."""
+    return redact(message, secrets_in_text(url))
+
+
+def secrets_in_text(text: str) -> list[str]:
+    """The secrets of a URL given as text, even one that does not parse: the userinfo
+    password and the values of secret query options, as written and decoded."""
+    if "://" not in text:
+        return []
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(text)
+        password, query = parts.password, parts.query
     except ValueError:
-        password = None
-    return message.replace(password, _MASK) if password else message
+        # unparsable URL: the userinfo password between '://user:' and '@' by hand
+        rest = text.partition("://")[2]
+        userinfo = rest.rpartition("@")[0]
+        password = userinfo.partition(":")[2] if ":" in userinfo else None
+        query = rest.partition("?")[2]
+    found = [password] if password else []
+    found += [v for k, v in parse_qsl(query, keep_blank_values=True) if v and is_secret_option(k)]
+    # both as written (percent-encoded) and decoded: a driver may echo either
+    return list(dict.fromkeys([s for f in found for s in (f, unquote(f)) if s]))
 
 
 def redact(text: str, secrets: Any) -> str:

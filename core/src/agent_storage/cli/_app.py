@@ -12,10 +12,9 @@ import inspect
 import os
 import sys
 from collections.abc import Awaitable, Sequence
-from urllib.parse import unquote, urlsplit
 
 from ..errors import AgentStorageError
-from ..url import redact
+from ..url import redact, secrets_in_text
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from ._output import Output
 from ._parser import build_parser, parse
@@ -27,22 +26,11 @@ EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
 
 
 def secrets_of(argv: Sequence[str]) -> list[str]:
-    """Passwords found in URL arguments and $AGENT_STORAGE_URL: never printed."""
+    """Secrets found in URL arguments and $AGENT_STORAGE_URL (passwords, secret query
+    options): never printed."""
     found: list[str] = []
     for text in [*argv, os.environ.get("AGENT_STORAGE_URL", "")]:
-        if "://" not in text:
-            continue
-        try:
-            password = urlsplit(text).password
-        except ValueError:
-            # unparsable URL: mask everything between '://user:' and '@' by hand
-            rest = text.partition("://")[2]
-            userinfo = rest.rpartition("@")[0]
-            password = userinfo.partition(":")[2] if ":" in userinfo else None
-        # both as written (percent-encoded) and decoded: a driver may echo either
-        for secret in (password, unquote(password or "")):
-            if secret and secret not in found:
-                found.append(secret)
+        found += [s for s in secrets_in_text(text) if s not in found]
     return found
 
 
