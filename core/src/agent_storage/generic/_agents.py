@@ -4,7 +4,7 @@ number, last update) and one record per version."""
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from attrs import evolve
@@ -76,8 +76,9 @@ class GenericAgents(Part, AgentsDomain):
             return [self._row(config, number, now, item.version), self._version(version)], config
         return await self.transact(build)
 
-    async def _matching(self, status: str | None,
-                        metadata: Mapping[str, Any] | None) -> AsyncIterator[AgentConfig]:
+    async def _matching(
+        self, status: str | None, metadata: Mapping[str, Any] | None,
+    ) -> AsyncGenerator[AgentConfig, None]:
         async for item in self.each("agents", "created", "", TOP, reverse=True):
             config = item.value["config"]
             if ((status is None or config["status"] == status)
@@ -92,7 +93,7 @@ class GenericAgents(Part, AgentsDomain):
                             metadata: Mapping[str, Any] | None) -> int:
         return await count(self._matching(status, metadata))
 
-    async def _versions(self, agent_id: str) -> AsyncIterator[Item]:
+    async def _versions(self, agent_id: str) -> AsyncGenerator[Item, None]:
         start, stop = prefix_range(enc(agent_id))
         async for item in self.each("agent_versions", "key", start, stop):
             yield item

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._translate import translate_error
@@ -42,13 +43,16 @@ def decode(value: Mapping[str, Any], cls: type[T]) -> T:
     return from_wire(value, cls)
 
 
-async def take(rows: AsyncIterator[T], offset: int, limit: int | None) -> list[T]:
-    """Rows ``offset`` to ``offset + limit`` (None = to the end) of an async iterator."""
+async def take(rows: AsyncGenerator[T, None], offset: int, limit: int | None) -> list[T]:
+    """Rows ``offset`` to ``offset + limit`` (None = to the end) of an async generator,
+    which is closed at once (an abandoned one would live until the event loop runs its
+    finaliser: a loop of calls that never suspends would pile them up)."""
     taken: list[T] = []
-    async for row in rows:
-        if limit is not None and len(taken) >= offset + limit:
-            break
-        taken.append(row)
+    async with aclosing(rows):
+        async for row in rows:
+            if limit is not None and len(taken) >= offset + limit:
+                break
+            taken.append(row)
     return taken[offset:]
 
 
@@ -87,22 +91,11 @@ class Part:
             return Delete(collection=collection, key=str(key))
         return Delete(collection=collection, key=item.key, expect=item.version)
 
-    async def each(
+    def each(
         self, collection: str, order: str, start: str, stop: str, *, reverse: bool = False,
     ) -> AsyncIterator[Item]:
         """Every record in ``[start, stop)`` of ``order``, in batches (keyset paging)."""
-        while True:
-            batch = await self.backend.scan(collection, order, start=start, stop=stop,
-                                            reverse=reverse, limit=BATCH)
-            for item in batch:
-                yield item
-            if len(batch) < BATCH:
-                return
-            last = str(self.orders[collection](batch[-1].value)[order])
-            if reverse:
-                stop = last
-            else:
-                start = after(last)
+        return _Scan(self, collection, order, start, stop, reverse)
 
     async def transact(self, build: Callable[[], Awaitable[tuple[Ops, R]]]) -> R:
         """Run ``build`` (reads, then the ops to write and the result) until its write
@@ -113,3 +106,37 @@ class Part:
                 return result
             await asyncio.sleep(random.random() * min(0.05, 0.0005 * 2 ** min(attempt, 10)))
         raise TransientBackendError("too many concurrent writers on the same records; retry")
+
+
+class _Scan:
+    """:meth:`Part.each` as a plain async iterator (not a generator: dropping one early
+    frees it at once, with no finaliser to schedule)."""
+
+    def __init__(self, part: Part, collection: str, order: str, start: str, stop: str,
+                 reverse: bool) -> None:
+        self.part, self.collection, self.order = part, collection, order
+        self.start, self.stop, self.reverse = start, stop, reverse
+        self.batch: list[Item] = []
+        self.done = False
+
+    def __aiter__(self) -> _Scan:
+        return self
+
+    async def __anext__(self) -> Item:
+        if not self.batch:
+            if self.done:
+                raise StopAsyncIteration
+            self.batch = await self.part.backend.scan(
+                self.collection, self.order, start=self.start, stop=self.stop,
+                reverse=self.reverse, limit=BATCH)
+            self.done = len(self.batch) < BATCH
+            if self.batch and not self.done:
+                last = str(self.part.orders[self.collection](self.batch[-1].value)[self.order])
+                if self.reverse:
+                    self.stop = last
+                else:
+                    self.start = after(last)
+            self.batch.reverse()  # pop() from the end
+            if not self.batch:
+                raise StopAsyncIteration
+        return self.batch.pop()

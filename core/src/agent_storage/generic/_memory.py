@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from attrs import evolve
@@ -13,7 +13,7 @@ from ..domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter,
 from ..errors import ThreadNotFoundError, ValidationError
 from ..records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
 from ..serde import parse_datetime
-from ._base import Ops, Part, count, decode, encode
+from ._base import Ops, Part, count, decode, encode, take
 from ._contract import Item, Put
 from ._keys import TOP, after, enc, next_stamp, num, prefix_range, ts
 
@@ -128,7 +128,7 @@ class GenericMemory(Part, MemoryDomain):
 
     async def _threads(self, flt: ThreadFilter, order: str = "created_at",
                        desc: bool = True, cursor: tuple[Any, str] | None = None,
-                       ) -> AsyncIterator[Item]:
+                       ) -> AsyncGenerator[Item, None]:
         prefix = "" if flt.resource_id is None else enc(flt.resource_id)
         start, stop = prefix_range(prefix)
         if cursor is not None:
@@ -146,17 +146,9 @@ class GenericMemory(Part, MemoryDomain):
                 yield item
 
     async def _select_threads(self, sel: ThreadSelect) -> list[Thread]:
-        rows: list[Thread] = []
-        skip = sel.offset
-        async for item in self._threads(sel.filter, sel.order_by, sel.direction == "desc",
-                                        sel.after):
-            if sel.limit is not None and len(rows) >= sel.limit:
-                break
-            if skip:
-                skip -= 1
-                continue
-            rows.append(decode(item.value, Thread))
-        return rows
+        items = await take(self._threads(sel.filter, sel.order_by, sel.direction == "desc",
+                                         sel.after), sel.offset, sel.limit)
+        return [decode(item.value, Thread) for item in items]
 
     async def _count_threads(self, flt: ThreadFilter) -> int:
         return await count(self._threads(flt))

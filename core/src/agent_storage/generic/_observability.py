@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from ..domains.observability import ObservabilityDomain, TraceFilter
@@ -55,7 +55,7 @@ class GenericObservability(Part, ObservabilityDomain):
         item = await self.backend.get("spans", enc(trace_id, span_id))
         return decode(item.value, Span) if item is not None and self._live(item) else None
 
-    async def _trace(self, trace_id: str) -> AsyncIterator[Item]:
+    async def _trace(self, trace_id: str) -> AsyncGenerator[Item, None]:
         start, stop = prefix_range(enc(trace_id))
         async for item in self.each("spans", "key", start, stop):
             yield item
@@ -63,7 +63,7 @@ class GenericObservability(Part, ObservabilityDomain):
     async def _get_trace_spans(self, trace_id: str) -> list[Span]:
         return [decode(i.value, Span) async for i in self._trace(trace_id) if self._live(i)]
 
-    async def _roots(self, flt: TraceFilter) -> AsyncIterator[Span]:
+    async def _roots(self, flt: TraceFilter) -> AsyncGenerator[Span, None]:
         wanted = [(n, getattr(flt, n)) for n in _FIELDS if getattr(flt, n) is not None]
         start = "" if flt.start is None else enc(ts(flt.start))
         stop = TOP if flt.end is None else after(enc(ts(flt.end)))

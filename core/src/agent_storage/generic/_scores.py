@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from ..domains.scores import ScoreFilter, ScoresDomain
@@ -39,7 +39,7 @@ class GenericScores(Part, ScoresDomain):
             return None
         return decode(item.value, Score)
 
-    async def _matching(self, flt: ScoreFilter) -> AsyncIterator[Score]:
+    async def _matching(self, flt: ScoreFilter) -> AsyncGenerator[Score, None]:
         wanted = [(n, getattr(flt, n)) for n in _FIELDS if getattr(flt, n) is not None]
         async for item in self.each("scores", "created", self._start(), TOP, reverse=True):
             if all(item.value[n] == v for n, v in wanted):

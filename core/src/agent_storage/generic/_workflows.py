@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from attrs import evolve
@@ -34,10 +34,7 @@ class GenericWorkflows(Part, WorkflowsDomain):
     async def _item(self, workflow_name: str, run_id: str) -> tuple[Item | None, Item | None]:
         """(the stored record, the same if live)."""
         item = await self.backend.get("workflow_runs", enc(workflow_name, run_id))
-        cutoff = self.cutoff("workflow_runs")
-        live = item if item is None or cutoff is None or \
-            item.value["updated_at"] >= ts(cutoff) else None
-        return item, live
+        return item, item if item is not None and self._alive(item) else None
 
     async def _persist(self, run: WorkflowRun) -> WorkflowRun:
         async def build() -> tuple[Ops, WorkflowRun]:
@@ -52,26 +49,24 @@ class GenericWorkflows(Part, WorkflowsDomain):
             found = [(await self._item(workflow_name, run_id))[1]]
         else:
             start, stop = prefix_range(enc(run_id))
-            found = [i async for i in self._live(
-                self.each("workflow_runs", "run", start, stop))]
+            found = [i async for i in self.each("workflow_runs", "run", start, stop)
+                     if self._alive(i)]
         runs = [decode(i.value, WorkflowRun) for i in found if i is not None]
         if not runs:
             return None
         return max(runs, key=lambda r: (r.created_at, r.updated_at, r.workflow_name))
 
-    async def _live(self, items: AsyncIterator[Item]) -> AsyncIterator[Item]:
+    def _alive(self, item: Item) -> bool:
         cutoff = self.cutoff("workflow_runs")
-        async for item in items:
-            if cutoff is None or item.value["updated_at"] >= ts(cutoff):
-                yield item
+        return cutoff is None or item.value["updated_at"] >= ts(cutoff)
 
-    async def _matching(self, flt: RunFilter) -> AsyncIterator[WorkflowRun]:
+    async def _matching(self, flt: RunFilter) -> AsyncGenerator[WorkflowRun, None]:
         start = "" if flt.start is None else enc(ts(flt.start))
         stop = TOP if flt.end is None else after(enc(ts(flt.end)))
-        async for item in self._live(self.each("workflow_runs", "created", start, stop,
-                                               reverse=True)):
+        async for item in self.each("workflow_runs", "created", start, stop, reverse=True):
             v = item.value
-            if ((flt.workflow_name is None or v["workflow_name"] == flt.workflow_name)
+            if (self._alive(item)
+                    and (flt.workflow_name is None or v["workflow_name"] == flt.workflow_name)
                     and (flt.resource_id is None or v["resource_id"] == flt.resource_id)
                     and (flt.status is None or v["status"] == flt.status)):
                 yield decode(v, WorkflowRun)
