@@ -130,3 +130,10 @@ import ssl
 StoreOptions(ssl=ssl.create_default_context())
 """
     _new_modules(code)
+
+
+def test_import_loads_nothing_of_the_viewer() -> None:
+    """`agent-storage[ui]` (Starlette, uvicorn, Jinja2) loads only with agent_storage.ui."""
+    viewer = {"starlette", "uvicorn", "jinja2", "agent_storage.ui", "agent_storage.ui._command"}
+    for code in ("import agent_storage", "from agent_storage import *"):
+        assert sorted(_new_modules(code) & viewer) == [], code

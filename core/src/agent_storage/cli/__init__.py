@@ -12,6 +12,7 @@
     agent-storage check URL                  run the conformance kit against URL
     agent-storage copy SRC DST [--domains D1,D2] [--batch-size N] [--no-verify]
     agent-storage dynamodb-table-spec [TABLE] [--format all|create-table|cloudformation]
+    agent-storage ui URL [--host H] [--port P] [--open]   a local, read-only web viewer
 
 Exit codes: 0 success, 1 an agent-storage error (printed as one line, never a traceback,
 never a password), 2 bad usage, 130 interrupted, 141 stdout closed early (``| head``).

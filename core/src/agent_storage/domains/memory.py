@@ -669,6 +669,7 @@ class ThreadQuery:
     limit_n: int | None = None
     offset_n: int = 0
     batch_size: int = field(default=500)
+    after_thread: Thread | None = None
 
     def where(
         self,
@@ -700,6 +701,19 @@ class ThreadQuery:
             raise ValidationError(f"offset: expected an int >= 0, got {n!r}")
         return evolve(self, offset_n=n)
 
+    def after(self, thread: Thread | None) -> ThreadQuery:
+        """Keyset cursor: only threads strictly after ``thread`` in this query's order (its
+        order field's value, then id), so the next page costs the same as the first and
+        never repeats or skips a row when threads are added meanwhile. None clears it.
+        Honoured by ``all``, ``first`` and ``async for``; ``count`` and ``page`` ignore it."""
+        if thread is not None and not isinstance(thread, Thread):
+            raise ValidationError(f"after: expected a Thread or None, got {type(thread).__name__}")
+        return evolve(self, after_thread=thread)
+
+    def _cursor(self) -> tuple[Any, str] | None:
+        t = self.after_thread
+        return None if t is None else (_order_value(t, self.order_field), t.id)
+
     def _select(self, **changes: Any) -> ThreadSelect:
         base = ThreadSelect(
             filter=self.filter,
@@ -707,6 +721,7 @@ class ThreadQuery:
             direction=self.direction,
             offset=self.offset_n,
             limit=self.limit_n,
+            after=self._cursor(),
         )
         return evolve(base, **changes)
 
@@ -741,7 +756,7 @@ class ThreadQuery:
     async def __aiter__(self) -> AsyncIterator[Thread]:
         await self.domain._ready()
         remaining = self.limit_n
-        after: tuple[Any, str] | None = None
+        after = self._cursor()
         offset = self.offset_n
         while remaining is None or remaining > 0:
             size = self.batch_size if remaining is None else min(self.batch_size, remaining)
