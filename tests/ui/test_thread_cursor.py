@@ -8,12 +8,19 @@ from pathlib import Path
 import pytest
 from agent_storage import Thread, ValidationError, open_store
 
+from .conftest import run_async
+
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-async def test_after_continues_past_a_thread_in_the_query_order(kind: str, tmp_path: Path) -> None:
+def test_after_continues_past_a_thread_in_the_query_order(kind: str, tmp_path: Path) -> None:
+    # in a thread of its own: the browser tests' Playwright keeps a loop running in this one
     url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'c.db'}"
+    run_async(_check(url))
+
+
+async def _check(url: str) -> None:
     async with open_store(url) as storage:
         mem = storage.memory
         for i in range(7):  # two pairs share a created_at: the id breaks the tie
