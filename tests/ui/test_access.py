@@ -67,3 +67,18 @@ def test_read_only_and_locked_down(server: Server) -> None:
     assert response.getheader("x-frame-options") == "DENY"
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert _request(server, "/threads", method=method).status == 405, method
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/thread?id=no-such-thread", 404),
+    ("/thread", 400),
+    ("/threads?after=no-such-thread", 404),
+    ("/threads?order=id;drop", 400),
+    ("/traces?start=yesterday", 400),
+    ("/trace?id=no-such-trace", 404),
+    ("/run?id=no-such-run", 404),
+    ("/agent?id=no-such-agent", 404),
+    ("/runs?page=-1", 400),
+])
+def test_bad_or_unknown_input_is_an_error_page(server: Server, path: str, status: int) -> None:
+    assert _request(server, path).status == status
