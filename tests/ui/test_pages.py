@@ -165,3 +165,18 @@ def test_scores_chart_per_scorer(server: Server, tab: Tab) -> None:
     assert chart.locator("rect.hbar").count() == 10
     assert "40 scores" in chart.inner_text()
     assert tab.errors == []
+
+
+def test_tool_calls_are_folded_and_expand_to_json(
+    server: Server, tab: Tab, demo_ids: dict[str, str]
+) -> None:
+    tab.visit(server.url(f"/thread?id={demo_ids['thread']}"))
+    call = tab.page.locator(f'li[id="{demo_ids["thread"]}-3"] details')
+    result = tab.page.locator(f'li[id="{demo_ids["thread"]}-4"] details')
+    assert not call.evaluate("e => e.open") and not result.evaluate("e => e.open")
+    call.locator("summary").click()
+    result.locator("summary").click()
+    assert '"name": "get_weather"' in call.inner_text()
+    assert '"temp_c": 18' in result.inner_text()
+    tab.shot("conversation-open")  # the README's picture
+    assert tab.errors == []
