@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._translate import translate_error
 from .._ttl import ttl_cutoff
 from ..errors import AgentStorageError, TransientBackendError
+from ..retry import RetryPolicy
 from ..serde import from_wire, to_wire
 from ._contract import Delete, Item, Put
 from ._keys import after, next_stamp
@@ -26,8 +25,9 @@ R = TypeVar("R")
 Ops = list[Put | Delete]
 OrderFn = Callable[[dict[str, Any]], Mapping[str, str | None]]
 
-#: Optimistic writes retried this often before the call fails as TransientBackendError.
-MAX_ATTEMPTS = 200
+#: A conflicting optimistic write is redone after a short random pause, up to 200 times
+#: (then TransientBackendError): writers of one record take turns within milliseconds.
+CONFLICTS = RetryPolicy(attempts=200, base=0.0005, cap=0.05)
 BATCH = 256
 
 
@@ -58,6 +58,10 @@ async def take(rows: AsyncGenerator[T, None], offset: int, limit: int | None) ->
 
 async def count(rows: AsyncIterator[Any]) -> int:
     return sum([1 async for _ in rows])
+
+
+class _Conflict(Exception):
+    """A conditional write found a record changed since it was read."""
 
 
 class Part:
@@ -99,14 +103,20 @@ class Part:
 
     async def transact(self, build: Callable[[], Awaitable[tuple[Ops, R]]]) -> R:
         """Run ``build`` (reads, then the ops to write and the result) until its write
-        commits: optimistic concurrency. ``build`` may raise to abort with nothing written."""
-        for attempt in range(MAX_ATTEMPTS):
-            ops, result = await build()
-            if not ops or await self.backend.write(ops):
-                return result
-            await asyncio.sleep(random.random() * min(0.05, 0.0005 * 2 ** min(attempt, 10)))
-        raise TransientBackendError("too many concurrent writers on the same records; retry")
+        commits: optimistic concurrency, retried with :data:`CONFLICTS` on a conflict.
+        ``build`` may raise to abort with nothing written."""
 
+        async def attempt() -> R:
+            ops, result = await build()
+            if ops and not await self.backend.write(ops):
+                raise _Conflict
+            return result
+
+        try:
+            return await CONFLICTS.run(attempt, retry_if=lambda exc: isinstance(exc, _Conflict))
+        except _Conflict:
+            raise TransientBackendError(
+                "too many concurrent writers on the same records; retry") from None
 
 class _Scan:
     """:meth:`Part.each` as a plain async iterator (not a generator: dropping one early

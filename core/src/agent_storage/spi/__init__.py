@@ -28,6 +28,8 @@ Groups of names:
   (metadata filters), :func:`ttl_cutoff`/:func:`is_expired`/:data:`TTL_CLOCK`
   (Retention.ttl);
 * errors: every error class, and :func:`translate_error` (driver error -> typed error);
+  :class:`RetryPolicy` (retry with backoff: the one policy every backend uses for
+  :class:`TransientBackendError`-class failures);
 * the generic record store: subclass :class:`RecordBackend` and implement ``get``,
   ``scan`` and ``write`` over :class:`Item`/:class:`Put`/:class:`Delete` (order keys for
   the :data:`COLLECTIONS`; :data:`TOP` is above every key) instead of the domains;
@@ -101,6 +103,7 @@ from ..generic import COLLECTIONS, TOP, Delete, Item, Put, RecordBackend
 from ..hookspecs import RegisterBackend, hookimpl
 from ..naming import DOMAIN_NAMES, check_identifier, index_name, table_name
 from ..options import TTL_ENTITIES, IndexSpec, Retention, StoreOptions
+from ..retry import Jitter, RetryPolicy
 from ..serde import (
     check_id,
     check_json,
@@ -141,6 +144,7 @@ __all__ = [
     "InvalidIdentifierError",
     "InvalidIndexSpecError",
     "Item",
+    "Jitter",
     "MemoryDomain",
     "MessageSelect",
     "NotSupportedError",
@@ -153,6 +157,7 @@ __all__ = [
     "RecordTooLargeError",
     "RegisterBackend",
     "Retention",
+    "RetryPolicy",
     "RunFilter",
     "RunNotFoundError",
     "SchemaNotInitializedError",
