@@ -12,9 +12,14 @@ Backups (``backup=True``): before migration N changes a table, the table is copi
 ``{table}_bak_v{N}`` with the same definition -- columns, keys, constraints and indexes
 (SQLite: the stored DDL re-run under the new name; PostgreSQL: ``CREATE TABLE ... (LIKE
 ... INCLUDING ALL)``) -- then filled with ``INSERT ... SELECT``. ``restore_backup(N)`` puts
-every table backed up for N back, drops the backups and forgets migrations >= N (the next
-``init()`` re-applies them). A backend plugs in its own copy/restore through
-``SqlBackend.backup_table`` / ``SqlBackend.restore_table``.
+every table backed up for N back with all its rows, drops the backups and forgets
+migrations >= N (the next ``init()`` re-applies them). Tables not backed up for N keep
+their rows; rows of theirs whose parent row is not in the restored parent table are
+deleted (:func:`delete_orphans`, what the cascade would have done), so foreign keys hold.
+Nothing cascades out of a table while it is replaced: the dialect's
+``SqlBackend.backup_table`` / ``restore_tables`` / ``restore_session`` hooks do the copying
+(SQLite turns foreign keys off for the restore's connection, PostgreSQL drops and re-adds
+the constraints).
 
 To add a migration, append ``Migration(version=N, name=..., apply=..., tables=(...))``
 to the list returned by ``SqlBackend.migrations()``; never edit or reorder applied ones.
@@ -24,12 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
-from sqlalchemy import Table, delete, insert, select, text
+from sqlalchemy import Table, delete, exists, insert, select
 from sqlalchemy.schema import CreateTable
 
 from .errors import AgentStorageError, BackupNotFoundError, MigrationError
@@ -47,6 +51,8 @@ __all__ = [
     "MigrationRunner",
     "backup_name",
     "base_migrations",
+    "delete_orphans",
+    "parents_first",
 ]
 
 log = logging.getLogger("agent_storage.sql")
@@ -213,41 +219,45 @@ class MigrationRunner:
         tables = [self.b.tables.by_logical[t] for t in m.tables]
         names = {t.name: backup_name(t.name, m.version) for t in tables}
         rows = 0
-        for table in _parents_first(tables):
+        for table in parents_first(tables):
             rows += await self.b.backup_table(conn, table, names[table.name], names)
         return rows, list(names.values())
 
     async def restore(self, version: int) -> None:
         """Put back every table backed up before migration ``version``."""
         b = self.b
-        async with b.write_guard(), b.engine.connect() as conn:
+        async with b.write_guard(), b.engine.connect() as conn, b.restore_session(conn):
             await b.begin_write(conn)
             try:
-                await b.init_lock(conn)
-                found = []
-                for table in b.tables.data_tables:
-                    name = backup_name(table.name, version)
-                    exists = await conn.run_sync(_has_table, name, b.schema)
-                    if exists:
-                        found.append((table, name))
-                if not found:
-                    raise BackupNotFoundError(
-                        f"no backup for migration {version} in {b.url} (tables *_bak_v{version})")
-                await b.restore_tables(conn, found, version)
-                mt = b.tables.migrations
-                await conn.execute(delete(mt).where(mt.c.version >= version))
+                await self._restore(conn, version)
             except BaseException:
                 await conn.rollback()
                 raise
             await conn.commit()
-        b._initialized = False  # the next call re-runs init (and pending migrations)
+        b.reset_initialized()  # the next call re-runs init (and pending migrations)
+
+    async def _restore(self, conn: AsyncConnection, version: int) -> None:
+        b = self.b
+        await b.init_lock(conn)
+        found = []
+        for table in b.tables.data_tables:
+            name = backup_name(table.name, version)
+            if await conn.run_sync(_has_table, name, b.schema):
+                found.append((table, name))
+        if not found:
+            raise BackupNotFoundError(
+                f"no backup for migration {version} in {b.url} (tables *_bak_v{version})")
+        await b.restore_tables(conn, found, version)
+        mt = b.tables.migrations
+        await conn.execute(delete(mt).where(mt.c.version >= version))
 
 
 def _has_table(conn: Any, name: str, schema: str | None) -> bool:
     return bool(conn.dialect.has_table(conn, name, schema=schema))
 
 
-def _parents_first(tables: list[Table]) -> list[Table]:
+def parents_first(tables: list[Table]) -> list[Table]:
+    """``tables`` ordered so that a table comes after every table it references."""
     names = {t.name for t in tables}
 
     def depth(t: Table) -> int:
@@ -256,109 +266,21 @@ def _parents_first(tables: list[Table]) -> list[Table]:
     return sorted(tables, key=depth)
 
 
-# -- dialect implementations of backup/restore (SqlBackend dispatches to these) ----------
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-_CREATE_TABLE = re.compile(r'^\s*CREATE\s+TABLE\s+(?:"[^"]+"|\S+)\s*\(', re.IGNORECASE)
-_CREATE_INDEX = re.compile(
-    r'^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:"[^"]+"|\S+)\s+ON\s+'
-    r'(?:"[^"]+"|\S+)\s*\(', re.IGNORECASE)
-
-
-def _references(ddl: str, renames: dict[str, str]) -> str:
-    for old, new in renames.items():
-        ddl = re.sub(rf'REFERENCES\s+(?:"{re.escape(old)}"|{re.escape(old)})\s*\(',
-                     f"REFERENCES {_q(new)} (", ddl)
-    return ddl
-
-
-async def sqlite_backup_table(conn: AsyncConnection, table: Table, backup: str,
-                              renames: dict[str, str]) -> int:
-    """Copy ``table`` to ``backup`` with its stored DDL (keys, constraints) and indexes.
-    Foreign keys of the copy point at the copies of their parents (``renames``), so live
-    deletes never cascade into a backup."""
-    master = (await conn.execute(text(
-        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = :t AND sql IS NOT NULL"
-    ), {"t": table.name})).all()
-    await conn.execute(text(f"DROP TABLE IF EXISTS {_q(backup)}"))
-    table_sql = next(r[2] for r in master if r[0] == "table")
-    ddl = _CREATE_TABLE.sub(f"CREATE TABLE {_q(backup)} (", table_sql, count=1)
-    await conn.exec_driver_sql(_references(ddl, renames))
-    suffix = backup[len(table.name):]
-    for kind, name, sql in master:
-        if kind == "index":
-            unique = "UNIQUE " if re.match(r"\s*CREATE\s+UNIQUE", sql, re.IGNORECASE) else ""
-            head = f"CREATE {unique}INDEX {_q(name + suffix)} ON {_q(backup)} ("
-            await conn.exec_driver_sql(_CREATE_INDEX.sub(head, sql, count=1))
-    result = await conn.execute(text(
-        f"INSERT INTO {_q(backup)} SELECT * FROM {_q(table.name)}"))  # noqa: S608 (checked names)
-    return int(result.rowcount or 0)
-
-
-async def sqlite_restore_tables(conn: AsyncConnection, found: list[tuple[Table, str]],
-                                version: int) -> None:
-    """Replace each live table by its backup: same DDL and indexes under the live names."""
-    await conn.execute(text("PRAGMA defer_foreign_keys = ON"))
-    suffix = f"_bak_v{version}"
-    ordered = _parents_first([t for t, _ in found])
-    backups = dict((t.name, b) for t, b in found)
-    master = {}
-    for table in ordered:
-        bak = backups[table.name]
-        master[table.name] = (await conn.execute(text(
-            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = :t AND sql IS NOT NULL"
-        ), {"t": bak})).all()
-    for table in reversed(ordered):
-        await conn.execute(text(f"DROP TABLE IF EXISTS {_q(table.name)}"))
-    renames = {b: t.name for t, b in found}
-    for table in ordered:
-        bak = backups[table.name]
-        rows = master[table.name]
-        table_sql = next(r[2] for r in rows if r[0] == "table")
-        ddl = _CREATE_TABLE.sub(f"CREATE TABLE {_q(table.name)} (", table_sql, count=1)
-        await conn.exec_driver_sql(_references(ddl, renames))
-        await conn.execute(text(
-            f"INSERT INTO {_q(table.name)} SELECT * FROM {_q(bak)}"))  # noqa: S608
-        for kind, name, sql in rows:
-            if kind == "index":
-                live = name[: -len(suffix)] if name.endswith(suffix) else name
-                unique = "UNIQUE " if re.match(r"\s*CREATE\s+UNIQUE", sql, re.IGNORECASE) else ""
-                head = f"CREATE {unique}INDEX {_q(live)} ON {_q(table.name)} ("
-                await conn.exec_driver_sql(_CREATE_INDEX.sub(head, sql, count=1))
-    for table in reversed(ordered):
-        await conn.execute(text(f"DROP TABLE {_q(backups[table.name])}"))
-
-
-async def pg_backup_table(conn: AsyncConnection, table: Table, backup: str,
-                          renames: dict[str, str]) -> int:
-    """PostgreSQL: ``CREATE TABLE backup (LIKE table INCLUDING ALL)`` keeps columns,
-    defaults, constraints and indexes (not foreign keys, which is what a backup wants)."""
-    schema = table.schema
-    qual = (lambda n: f"{_q(schema)}.{_q(n)}") if schema else _q
-    await conn.execute(text(f"DROP TABLE IF EXISTS {qual(backup)}"))
-    await conn.execute(text(
-        f"CREATE TABLE {qual(backup)} (LIKE {qual(table.name)} INCLUDING ALL)"))
-    result = await conn.execute(text(
-        f"INSERT INTO {qual(backup)} SELECT * FROM {qual(table.name)}"))  # noqa: S608
-    return int(result.rowcount or 0)
-
-
-async def pg_restore_tables(conn: AsyncConnection, found: list[tuple[Table, str]],
-                            version: int) -> None:
-    """PostgreSQL: drop each live table and rename its backup into place (the default
-    indexes are re-created under their own names by the next init)."""
-    ordered = _parents_first([t for t, _ in found])
-    backups = dict((t.name, b) for t, b in found)
-    for table in reversed(ordered):
-        schema = table.schema
-        qual = (lambda n, s=schema: f"{_q(s)}.{_q(n)}") if schema else _q
-        await conn.execute(text(f"DROP TABLE IF EXISTS {qual(table.name)} CASCADE"))
-    for table in ordered:
-        schema = table.schema
-        qual = (lambda n, s=schema: f"{_q(s)}.{_q(n)}") if schema else _q
-        await conn.execute(text(
-            f"ALTER TABLE {qual(backups[table.name])} RENAME TO {_q(table.name)}"))
+async def delete_orphans(conn: AsyncConnection, tables: list[Table],
+                         restored: list[Table]) -> int:
+    """After a restore that put back ``restored`` (parents) but not all of their children:
+    delete the rows of the other ``tables`` whose parent row is not there any more -- what
+    ``ON DELETE CASCADE`` would have done had the parent rows been deleted -- so the
+    foreign keys hold again. Returns the rows deleted."""
+    back = {t.name for t in restored}
+    deleted = 0
+    for child in tables:
+        if child.name in back:
+            continue
+        for fk in child.foreign_keys:
+            parent = fk.column.table
+            if parent.name not in back:
+                continue
+            orphan = ~exists().where(fk.column == fk.parent)
+            deleted += int((await conn.execute(delete(child).where(orphan))).rowcount or 0)
+    return deleted

@@ -18,6 +18,8 @@ __all__ = [
     "MAX_IDENTIFIER_BYTES",
     "check_identifier",
     "index_name",
+    "qualified_name",
+    "quote_identifier",
     "table_name",
 ]
 
@@ -67,3 +69,16 @@ def index_name(name: str, schema: str | None = None) -> str:
     if schema and schema != "public":
         return check_identifier(f"{schema}_{name}", "index name")
     return name
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` checked (:func:`check_identifier`) and double-quoted for SQL: the one place
+    identifiers are quoted for hand-written statements (the checked alphabet holds no
+    quote, so nothing needs escaping)."""
+    return f'"{check_identifier(name)}"'
+
+
+def qualified_name(name: str, schema: str | None = None) -> str:
+    """``"schema"."name"`` (or ``"name"`` without a schema), each part quoted."""
+    table = quote_identifier(name)
+    return f"{quote_identifier(schema)}.{table}" if schema else table

@@ -5,7 +5,7 @@ See :mod:`agent_storage.sql.base` for the backend base class and its hooks.
 """
 
 from .base import DEFAULT_INDEXES, SqlBackend, default_index_specs, sql_log
-from .tables import Codec, Tables, make_codec
+from .tables import Codec, Tables, native_codec, text_codec
 
 __all__ = [
     "DEFAULT_INDEXES",
@@ -13,6 +13,7 @@ __all__ = [
     "SqlBackend",
     "Tables",
     "default_index_specs",
-    "make_codec",
+    "native_codec",
     "sql_log",
+    "text_codec",
 ]

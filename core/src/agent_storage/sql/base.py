@@ -3,9 +3,11 @@
 A subclass provides the engine (:meth:`SqlBackend.create_engine`) and the dialect hooks
 below; domains, indexes and migrations are written once in this package.
 
-Hooks a dialect backend overrides (defaults suit PostgreSQL; SQLite overrides some):
+Hooks a dialect backend implements (no code here branches on the dialect's name; the
+SQLite plugin implements them in ``agent_storage_sqlite._dialect``, the PostgreSQL plugin in
+``agent_storage_pg.store``):
 
-* ``dialect_name`` (class var) -- "sqlite" or "postgresql".
+* ``dialect_name`` (class var) -- the SQLAlchemy dialect the engine must have.
 * ``create_engine()`` -- build the AsyncEngine (only when no ``engine=`` option is given).
 * ``setup_engine(engine)`` -- install connection events (pragmas, session settings).
 * ``begin_write(conn)`` -- start a write transaction (SQLite: ``BEGIN IMMEDIATE``).
@@ -15,8 +17,14 @@ Hooks a dialect backend overrides (defaults suit PostgreSQL; SQLite overrides so
   in-memory: one shared connection).
 * ``is_transient(exc)`` -- whether a driver error is safe to retry.
 * ``is_busy(exc)`` -- whether a failed write should be retried here, with backoff.
-* ``insert(table)`` -- the dialect's INSERT with ``on_conflict_do_update``.
-* ``migrations()`` / ``backup_table`` / ``restore_table`` (see :mod:`agent_storage.migrations`).
+* ``insert(table)`` -- the dialect's INSERT with ``on_conflict_do_update`` (required).
+* ``create_codec()`` -- value conversion for the columns (default: native datetimes/JSON).
+* ``json_filter(column, flt, prefix)`` -- JSON metadata equality (required for filters).
+* ``lateral_windows`` (class var) -- include windows may use LATERAL subqueries.
+* ``index_catalog(conn)`` / ``index_stats(conn, info)`` -- the catalog behind
+  ``storage.indexes``.
+* ``migrations()`` / ``backup_table`` / ``restore_tables`` / ``restore_session`` (see
+  :mod:`agent_storage.migrations`).
 """
 
 from __future__ import annotations
@@ -39,16 +47,19 @@ from ..errors import (
     AgentStorageError,
     BackendError,
     ConfigurationError,
+    NotSupportedError,
     TransientBackendError,
 )
 from ..naming import index_name
 from ..options import IndexSpec, StoreOptions
-from ..records import MigrationReport, StoreStatus
+from ..records import IndexInfo, MigrationReport, StoreStatus
 from ..url import StoreURL
-from .tables import Codec, Tables, make_codec
+from .tables import Codec, Tables, native_codec
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
+    from collections.abc import Mapping
+
+    from sqlalchemy import Column, ColumnElement, Table
 
     from ..migrations import Migration
 
@@ -108,7 +119,7 @@ class SqlBackend(Backend):
         # Building names validates them (length after prefixing): bad names fail here,
         # at open_store, before any connection.
         self.tables = Tables(options.table_prefix, self.schema)
-        self.codec: Codec = make_codec(self.dialect_name)
+        self.codec: Codec = self.create_codec()
         self.retention = options.retention
         self.default_indexes = [] if options.skip_default_indexes else default_index_specs(
             options.table_prefix)
@@ -156,9 +167,34 @@ class SqlBackend(Backend):
         return False
 
     def insert(self, table: Table) -> Any:
-        from sqlalchemy.dialects.postgresql import insert
+        """The dialect's INSERT for ``table``, with ``on_conflict_do_update`` /
+        ``on_conflict_do_nothing`` (upserts; SQLAlchemy's postgresql and sqlite ``insert``)."""
+        raise NotSupportedError(f"{self.backend_name or self.dialect_name}: no upsert")
 
-        return insert(table)
+    def create_codec(self) -> Codec:
+        """How values are converted for the columns (see :mod:`agent_storage.sql.tables`);
+        the default passes datetimes and JSON values to the driver as they are."""
+        return native_codec()
+
+    def json_filter(self, column: Column[Any], flt: Mapping[str, Any],
+                    prefix: str) -> ColumnElement[bool]:
+        """A predicate: for every item of ``flt``, ``column``'s top-level key holds that
+        JSON scalar -- strict JSON equality (``true`` never equals ``1``, 1 equals 1.0,
+        ``None`` matches JSON null). Keys and values are bound parameters whose names
+        start with ``prefix``, never SQL text."""
+        raise NotSupportedError(f"{self.backend_name or self.dialect_name}: no JSON filters")
+
+    #: Whether include windows may use ``LATERAL`` subqueries (each side of a window is
+    #: then a LIMITed index walk from the anchor row).
+    lateral_windows: ClassVar[bool] = False
+
+    async def index_catalog(self, conn: AsyncConnection) -> list[IndexInfo]:
+        """Every index on the store's tables that does not back a constraint."""
+        raise NotSupportedError(f"{self.backend_name or self.dialect_name}: no index catalog")
+
+    async def index_stats(self, conn: AsyncConnection, info: IndexInfo) -> dict[str, Any]:
+        """Extra IndexStats fields for ``info`` (size_bytes, scans, ...), as known."""
+        return {}
 
     def migrations(self) -> list[Migration]:
         """The append-only migration list; a backend may append its own versions."""
@@ -169,22 +205,24 @@ class SqlBackend(Backend):
     async def backup_table(self, conn: AsyncConnection, table: Table, backup: str,
                            renames: dict[str, str]) -> int:
         """Copy ``table`` (definition, constraints, indexes, rows) to ``backup``; return
-        the rows copied. ``renames`` maps every table backed up in this run to its copy."""
-        from .. import migrations as mig
-
-        if self.dialect_name == "sqlite":
-            return await mig.sqlite_backup_table(conn, table, backup, renames)
-        return await mig.pg_backup_table(conn, table, backup, renames)
+        the rows copied. ``renames`` maps every table backed up in this run to its copy.
+        Runs inside the migration's transaction. A dialect must implement it to support
+        ``migrate(backup=True)``."""
+        raise NotSupportedError(f"{self.backend_name or self.dialect_name}: no migration backups")
 
     async def restore_tables(self, conn: AsyncConnection, found: list[tuple[Table, str]],
                              version: int) -> None:
-        """Replace each live table by its backup ``(table, backup_name)``."""
-        from .. import migrations as mig
+        """Replace each live table by its backup ``(table, backup_name)``, with every row
+        of the backup, and drop the backups; tables not in ``found`` keep their rows (see
+        :func:`agent_storage.migrations.delete_orphans`). Runs inside the restore's
+        transaction, within :meth:`restore_session`."""
+        raise NotSupportedError(f"{self.backend_name or self.dialect_name}: no migration backups")
 
-        if self.dialect_name == "sqlite":
-            await mig.sqlite_restore_tables(conn, found, version)
-        else:
-            await mig.pg_restore_tables(conn, found, version)
+    def restore_session(self, conn: AsyncConnection) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Wraps the restore's whole transaction on ``conn`` (entered before
+        :meth:`begin_write`, left after commit or rollback): connection settings a restore
+        needs (SQLite: foreign keys off, so replacing a parent table cascades nothing)."""
+        return contextlib.nullcontext()
 
     # -- engine ----------------------------------------------------------------------------
 
@@ -304,6 +342,17 @@ class SqlBackend(Backend):
         return domain
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    async def ensure_ready(self) -> None:
+        """Make sure the store is initialised (or checked, with ``disable_init``) the way
+        every domain call does, before index management touches the tables."""
+        # Our own Domain's readiness hook (Storage's loop check and init); no public one
+        # yet. RUF100: until the lint config enables SLF001.
+        await self.domain("memory")._ready()  # noqa: SLF001, RUF100
+
+    def reset_initialized(self) -> None:
+        """Forget that init ran: the next call runs it (and pending migrations) again."""
+        self._initialized = False
 
     def _lock(self) -> asyncio.Lock:
         if self._init_lock is None:
@@ -451,30 +500,33 @@ class SaTx(Tx):
 
 def _install_debug_logging(engine: AsyncEngine) -> None:
     """Log every statement with its duration to ``agent_storage.sql`` (never parameters,
-    which may hold user data; the URL and its password are never part of a statement)."""
+    which may hold user data; the URL and its password are never part of a statement).
+    Installed once per engine (module-level listeners: ``event.contains`` finds them)."""
     sync = engine.sync_engine
-    if getattr(sync, "_agent_storage_debug", False):
+    if event.contains(sync, "before_cursor_execute", _debug_before):
         return
-    sync._agent_storage_debug = True  # type: ignore[attr-defined]
+    event.listen(sync, "before_cursor_execute", _debug_before)
+    event.listen(sync, "after_cursor_execute", _debug_after)
+    event.listen(sync, "handle_error", _debug_error)
 
-    @event.listens_for(sync, "before_cursor_execute")
-    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
-                executemany: bool) -> None:
-        conn.info.setdefault("agent_storage_t0", []).append(time.perf_counter())
 
-    @event.listens_for(sync, "after_cursor_execute")
-    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
-               executemany: bool) -> None:
-        stack = conn.info.get("agent_storage_t0")
-        start = stack.pop() if stack else time.perf_counter()
-        rows = len(params) if executemany and isinstance(params, list | tuple) else 1
-        sql_log.debug("%.3f ms (%d row(s)): %s", (time.perf_counter() - start) * 1000, rows,
-                      " ".join(statement.split()))
+def _debug_before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                  executemany: bool) -> None:
+    conn.info.setdefault("agent_storage_t0", []).append(time.perf_counter())
 
-    @event.listens_for(sync, "handle_error")
-    def _error(context: Any) -> None:
-        stack = context.connection.info.get("agent_storage_t0") if context.connection else None
-        if stack:
-            stack.pop()
-        sql_log.debug("failed: %s: %s", type(context.original_exception).__name__,
-                      " ".join((context.statement or "").split()))
+
+def _debug_after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                 executemany: bool) -> None:
+    stack = conn.info.get("agent_storage_t0")
+    start = stack.pop() if stack else time.perf_counter()
+    rows = len(params) if executemany and isinstance(params, list | tuple) else 1
+    sql_log.debug("%.3f ms (%d row(s)): %s", (time.perf_counter() - start) * 1000, rows,
+                  " ".join(statement.split()))
+
+
+def _debug_error(context: Any) -> None:
+    stack = context.connection.info.get("agent_storage_t0") if context.connection else None
+    if stack:
+        stack.pop()
+    sql_log.debug("failed: %s: %s", type(context.original_exception).__name__,
+                  " ".join((context.statement or "").split()))

@@ -2,8 +2,8 @@
 
 Every index is created from a parsed IndexSpec rendered by :mod:`agent_storage._indexspec`
 (identifiers quoted, literals re-rendered): no text of a spec reaches SQL. Listing reads
-the catalog; the SQLite catalog queries live here, PostgreSQL overrides ``_catalog`` and
-``_stats`` (pg_indexes, pg_stat_user_indexes).
+the catalog through the backend's ``index_catalog`` / ``index_stats`` hooks (SQLite:
+sqlite_master and dbstat; PostgreSQL: pg_index, pg_stat_user_indexes).
 
 ``IndexInfo.columns`` are bare column names (no ASC/DESC) or JSON paths written as in a
 spec (``metadata->>'key'``).
@@ -11,11 +11,9 @@ spec (``metadata->>'key'``).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import JSON
 
 from .. import _indexspec
 from ..backend import IndexManager
@@ -69,59 +67,6 @@ def check_columns(parsed: Any, table: Any, json_columns: set[str]) -> None:
                 f"{sorted(json_columns)}")
 
 
-_JSON_EXTRACT = re.compile(r"""json_extract\(\s*"?(\w+)"?\s*,\s*'\$((?:\."[^"]*")+)'\s*\)""")
-
-
-def _sqlite_column(expr: str) -> str:
-    expr = expr.strip()
-    expr = re.sub(r"\s+(ASC|DESC)$", "", expr, flags=re.IGNORECASE)
-    m = _JSON_EXTRACT.fullmatch(expr)
-    if m:
-        keys = re.findall(r'\."([^"]*)"', m.group(2))
-        arrows = "".join(f"->'{k}'" for k in keys[:-1]) + f"->>'{keys[-1]}'"
-        return f"{m.group(1)}{arrows}"
-    return expr.strip('"')
-
-
-def _split_top(body: str) -> list[str]:
-    parts, depth, quote, cur = [], 0, "", ""
-    for ch in body:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        cur += ch
-    parts.append(cur)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def _parse_sqlite_index(sql: str) -> tuple[tuple[str, ...], str | None, bool]:
-    """(columns, where, unique) from a CREATE INDEX statement stored in sqlite_master."""
-    unique = bool(re.match(r"\s*CREATE\s+UNIQUE", sql, re.IGNORECASE))
-    start = sql.index("(", re.search(r"\sON\s", sql, re.IGNORECASE).end())  # type: ignore[union-attr]
-    depth, end = 0, start
-    for i in range(start, len(sql)):
-        if sql[i] == "(":
-            depth += 1
-        elif sql[i] == ")":
-            depth -= 1
-            if depth == 0:
-                end = i
-                break
-    columns = tuple(_sqlite_column(c) for c in _split_top(sql[start + 1:end]))
-    rest = sql[end + 1:].strip()
-    where = rest[5:].strip() if rest.upper().startswith("WHERE") else None
-    return columns, where, unique
-
-
 class SqlIndexManager(IndexManager):
     """create/list/describe/drop over the store's tables."""
 
@@ -133,12 +78,12 @@ class SqlIndexManager(IndexManager):
     def render(self, spec: IndexSpec, *, concurrently: bool = False) -> str:
         parsed = spec.parsed()
         table = self.b.tables.by_logical[spec.table]
-        json_columns = {c.name for c in table.columns if isinstance(c.type, JSONB)}
+        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
         check_columns(parsed, table, json_columns)
         return _indexspec.render_create(
             parsed, dialect=self.b.dialect_name,  # type: ignore[arg-type]
             physical_name=index_name(spec.name, self.b.schema), physical_table=table.name,
-            schema=self.b.schema if self.b.dialect_name == "postgresql" else None,
+            schema=self.b.schema,
             if_not_exists=True, concurrently=concurrently)
 
     async def create_defaults(self, conn: AsyncConnection) -> None:
@@ -146,29 +91,13 @@ class SqlIndexManager(IndexManager):
         for spec in [*self.b.default_indexes, *self.b.options.indexes]:
             await conn.exec_driver_sql(self.render(spec))
 
-    # -- catalog (SQLite here; PostgreSQL overrides) ----------------------------------------
+    # -- catalog: the backend's index_catalog / index_stats hooks --------------------------
 
     async def _catalog(self, conn: AsyncConnection) -> list[IndexInfo]:
-        names = self.b.tables.logical_by_name
-        rows = (await conn.execute(text(
-            "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' "
-            "AND sql IS NOT NULL ORDER BY tbl_name, name"))).all()
-        out = []
-        for name, tbl, sql in rows:
-            if tbl not in names:
-                continue
-            columns, where, unique = _parse_sqlite_index(sql)
-            out.append(IndexInfo(name=name, table=names[tbl], columns=columns, unique=unique,
-                                 method="btree", where=where, definition=sql))
-        return out
+        return await self.b.index_catalog(conn)
 
     async def _stats(self, conn: AsyncConnection, info: IndexInfo) -> dict[str, Any]:
-        try:
-            size = (await conn.execute(text(
-                "SELECT SUM(pgsize) FROM dbstat WHERE name = :n"), {"n": info.name})).scalar()
-        except Exception:  # dbstat is a compile-time option of SQLite
-            size = None
-        return {"size_bytes": None if size is None else int(size)}
+        return await self.b.index_stats(conn, info)
 
     async def _execute_ddl(self, sql: str, *, concurrently: bool) -> None:
         async def run(conn: AsyncConnection) -> None:
@@ -193,7 +122,7 @@ class SqlIndexManager(IndexManager):
         if not isinstance(spec, IndexSpec):
             raise InvalidIndexSpecError(f"expected IndexSpec, got {type(spec).__name__}")
         sql = self.render(spec, concurrently=spec.concurrent)
-        await self.b.domain("memory")._ready()  # the tables must exist
+        await self.b.ensure_ready()  # the tables must exist
         existing = await self._find(spec.name)
         if existing is not None:
             return existing
@@ -212,7 +141,7 @@ class SqlIndexManager(IndexManager):
         if table is not None and table not in self.b.tables.by_logical:
             raise InvalidIndexSpecError(
                 f"table: unknown table {table!r}; expected one of {list(self.b.tables.by_logical)}")
-        await self.b.domain("memory")._ready()
+        await self.b.ensure_ready()
         try:
             async with self.b.read() as conn:
                 infos = await self._catalog(conn)
@@ -240,7 +169,7 @@ class SqlIndexManager(IndexManager):
         if info is None:
             return False
         sql = _indexspec.render_drop(
-            info.name, self.b.schema if self.b.dialect_name == "postgresql" else None,
+            info.name, self.b.schema,
             self.b.dialect_name)  # type: ignore[arg-type]
         try:
             await self._execute_ddl(sql, concurrently=False)

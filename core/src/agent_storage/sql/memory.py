@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from ..domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter, ThreadSelect
-from ..errors import ThreadNotFoundError
+from ..errors import ThreadNotFoundError, ValidationError
 from ..records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
 from ._common import SqlDomain, _first, json_filter
 from .base import Tx
@@ -342,7 +342,7 @@ class SqlMemory(SqlDomain, MemoryDomain):
                 a_where.append(ms.c.resource_id == bindparam("rid"))
             if ttl:
                 a_where.append(ms.c.created_at > bindparam("cutoff"))
-            if self.b.dialect_name == "postgresql":
+            if self.b.lateral_windows:
                 arms.append(self._lateral_window(i, a_where, ttl))
                 continue
             anchor = select(ms.c.thread_id, ms.c.created_at, ms.c.seq).where(
@@ -368,11 +368,12 @@ class SqlMemory(SqlDomain, MemoryDomain):
         return select().where(*where).order_by(*order).limit(bindparam(f"{side}{i}"))
 
     def _lateral_window(self, i: int, a_where: list[Any], ttl: bool) -> Any:
-        """PostgreSQL: the anchor row is found once (one probe of the id key) and both
-        sides are LATERAL subqueries with their LIMIT inside, so each walks the thread
-        index from the anchor and stops. As a plain join with the anchor, the planner read
-        the whole side of the thread and sorted it (W1 D per-call time at 200,000 messages
-        was 1.5-1.6x that at 20,000; the anchor was looked up three times)."""
+        """With ``lateral_windows`` (PostgreSQL): the anchor row is found once (one
+        probe of the id key) and both sides are LATERAL subqueries with their LIMIT
+        inside, so each walks the thread index from the anchor and stops. As a plain
+        join with the anchor, the planner read the whole side of the thread and sorted
+        it (W1 D per-call time at 200,000 messages was 1.5-1.6x that at 20,000; the
+        anchor was looked up three times)."""
         ms = self.t.messages
         anchor = select(*self.msg_cols).where(*a_where).subquery(f"anc{i}")
         before, after = (
@@ -570,15 +571,16 @@ class SqlMemory(SqlDomain, MemoryDomain):
     async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
         ms = self.t.messages
 
+        # The count is what this DELETE removed (RETURNING), never a count read before
+        # it: a concurrent delete of the same ids would be counted by both callers.
+        stmt = self._stmt("delete_messages", lambda: delete(ms).where(
+            ms.c.id.in_(bindparam("ids", expanding=True))).returning(ms.c.thread_id))
+
         def run(tx: Tx) -> int:
-            found = tx.rows(
-                select(ms.c.thread_id, func.count()).where(ms.c.id.in_(list(ids)))
-                .group_by(ms.c.thread_id))
-            if not found:
-                return 0
-            tx.execute(delete(ms).where(ms.c.id.in_(list(ids))))
-            self._touch(tx, [r[0] for r in found], now)
-            return sum(int(r[1]) for r in found)
+            gone = tx.rows(stmt, {"ids": list(ids)})
+            if gone:
+                self._touch(tx, sorted({r[0] for r in gone}), now)
+            return len(gone)
 
         return await self.b.transact(run)
 
@@ -592,8 +594,14 @@ class SqlMemory(SqlDomain, MemoryDomain):
                  "metadata": c.json(dict(m.metadata)), "created_at": c.ts(m.created_at)}
                 for m in messages]
 
+        # A clone racing to the same new id finds it taken here, inside the transaction:
+        # that caller gets "already exists" (not a unique violation), nothing is written.
+        create = self._stmt("create_thread", lambda: self.b.insert(th).on_conflict_do_nothing(
+            index_elements=[th.c.id]).returning(th.c.id))
+
         def run(tx: Tx) -> tuple[Thread, list[Message]]:
-            tx.execute(th.insert(), self._thread_row(thread))
+            if tx.first(create, self._thread_row(thread)) is None:
+                raise ValidationError(f"new_thread_id: thread {thread.id!r} already exists")
             if rows:
                 tx.executemany(ms.insert(), rows)
             return thread, messages

@@ -42,7 +42,8 @@ from sqlalchemy.types import TypeEngine
 from .. import serde
 from ..naming import LOGICAL_TABLES, table_name
 
-__all__ = ["Codec", "Tables", "make_codec"]
+__all__ = ["Codec", "Tables", "json_text", "native_codec", "native_from_ts", "text_codec",
+           "ts_text"]
 
 UTC = _dt.UTC
 
@@ -239,12 +240,17 @@ def ts_text(value: _dt.datetime) -> str:
 _fromiso = _dt.datetime.fromisoformat
 
 
-def _pg_ts(value: _dt.datetime) -> _dt.datetime:
-    return value
+def native_from_ts(value: _dt.datetime) -> _dt.datetime:
+    """An aware datetime from a driver's timestamp-with-time-zone value, in UTC.
 
-
-def _pg_from_ts(value: _dt.datetime) -> _dt.datetime:
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
+    asyncpg sends ``datetime.min``/``datetime.max`` as ``-infinity``/``infinity`` and
+    returns those as *naive* ``datetime.min``/``max``: they mean UTC (``astimezone``
+    would read them as local time and overflow)."""
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _identity(value: Any) -> Any:
@@ -271,7 +277,12 @@ def json_text(text: str) -> Any:
     return value if end == len(text) else _decode(text)
 
 
-def make_codec(dialect: str) -> Codec:
-    if dialect == "sqlite":
-        return Codec(ts=ts_text, from_ts=_fromiso, json=serde.dumps, from_json=json_text)
-    return Codec(ts=_pg_ts, from_ts=_pg_from_ts, json=_identity, from_json=_identity)
+def native_codec() -> Codec:
+    """Values as the driver takes them: aware datetimes for TIMESTAMP WITH TIME ZONE,
+    Python JSON values for JSON/JSONB (PostgreSQL; the default of SqlBackend.create_codec)."""
+    return Codec(ts=_identity, from_ts=native_from_ts, json=_identity, from_json=_identity)
+
+
+def text_codec() -> Codec:
+    """Timestamps as fixed-width UTC ISO text and JSON as compact text (SQLite)."""
+    return Codec(ts=ts_text, from_ts=_fromiso, json=serde.dumps, from_json=json_text)

@@ -10,7 +10,9 @@ failed ping, not an error. Passwords live only inside the SQLAlchemy URL, whose
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 from agent_storage.errors import ConfigurationError
@@ -29,6 +31,8 @@ __all__ = [
     "connect_args",
     "create_engine",
     "sqlalchemy_url",
+    "terminate_ended",
+    "track_connections",
     "url_defaults",
 ]
 
@@ -117,11 +121,11 @@ def use_text_json(engine: AsyncEngine) -> None:
     from agent_storage.sql.tables import json_text as loads
 
     async def setup_json(conn: Any) -> None:
-        await conn._connection.set_type_codec(
+        await conn.driver_connection.set_type_codec(
             "json", encoder=str, decoder=loads, schema="pg_catalog", format="text")
 
     async def setup_jsonb(conn: Any) -> None:
-        await conn._connection.set_type_codec(
+        await conn.driver_connection.set_type_codec(
             "jsonb", encoder=str, decoder=loads, schema="pg_catalog", format="text")
 
     dialect: Any = engine.dialect
@@ -180,3 +184,34 @@ def check_user_engine(engine: Any) -> AsyncEngine:
             f"engine: expected a PostgreSQL engine, got dialect {engine.dialect.name!r}"
         )
     return engine
+
+
+def track_connections(engine: AsyncEngine, into: MutableMapping[Any, Any]) -> None:
+    """Record every asyncpg connection ``engine`` opens, with the event loop it belongs
+    to, in ``into`` (a weak mapping: a closed connection drops out by itself)."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _opened(dbapi_connection: Any, record: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to track
+            into[dbapi_connection.driver_connection] = asyncio.get_running_loop()
+
+
+def terminate_ended(connections: MutableMapping[Any, Any]) -> int:
+    """Terminate the connections whose event loop has stopped (closed, or no longer
+    running), from any thread; returns how many. ``asyncpg.Connection.terminate`` is
+    synchronous: it sends the protocol's Terminate message on the socket at once, so the
+    server ends the session; what it then schedules on the dead loop fails with "Event
+    loop is closed", which is expected here and ignored. A connection whose loop still
+    runs (in another thread) is left alone: only that loop may touch it."""
+    ended = 0
+    for driver, loop in list(connections.items()):
+        if loop.is_running() or driver.is_closed():
+            continue
+        with contextlib.suppress(RuntimeError):
+            driver.terminate()
+        ended += 1
+    connections.clear()
+    return ended

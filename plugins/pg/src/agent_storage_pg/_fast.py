@@ -1,7 +1,9 @@
 """Reads on the asyncpg connection itself, for statements the domains build once.
 
-A prebuilt statement (``SqlBackend.prepared``) is compiled once for the asyncpg dialect: SQL
-text with ``$n`` placeholders and SQLAlchemy's bind processors (JSON -> text, ...). A read
+A prebuilt statement (``SqlBackend.prepared``) is compiled once for the asyncpg dialect with
+SQLAlchemy's public compile API: SQL text with ``$n`` placeholders, and per parameter the
+bind processor of its type (``TypeEngine.bind_processor``: JSON -> text, ...). Compiled
+forms are cached by our own key (the prebuilt statement's identity). A read
 then checks out a pooled connection and calls ``asyncpg.Connection.fetch`` directly, which
 keeps a server-side prepared statement per SQL text. SQLAlchemy's per-execution work (cache
 key, execution context, result wrapping) was most of the CPU of a recall call: W1 phase B,
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _json
+
 __all__ = ["PgPrepared", "compile_read"]
 
 
@@ -29,12 +33,8 @@ class PgPrepared:
         self.stmt = stmt
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-        processors = compiled._bind_processors
         dialect = compiled.dialect
-        self.procs = tuple(
-            None if _plain_array(compiled.binds[n].type, dialect) else processors.get(n)
-            for n in self.names
-        )
+        self.procs = tuple(_processor(compiled.binds[n].type, dialect) for n in self.names)
         self.defaults = {name: bp.effective_value for bp, name in compiled.bind_names.items()}
 
     def args(self, params: dict[str, Any]) -> list[Any]:
@@ -44,6 +44,19 @@ class PgPrepared:
             value = params[name] if name in params else defaults[name]
             out.append(value if proc is None or value is None else proc(value))
         return out
+
+
+def _processor(type_: Any, dialect: Any) -> Any:
+    """What SQLAlchemy applies to a value bound as ``type_`` (the type's public
+    ``bind_processor`` for the dialect), or None. JSON is serialised by our own ``dumps``
+    whatever the engine's serializer (floats keep reading back as floats, see ``_json``)."""
+    from sqlalchemy.types import JSON
+
+    if isinstance(type_, JSON):
+        return _json.dumps
+    if _plain_array(type_, dialect):
+        return None
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _plain_array(type_: Any, dialect: Any) -> bool:

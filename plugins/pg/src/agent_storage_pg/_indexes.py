@@ -23,7 +23,7 @@ from sqlalchemy import text
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["PgIndexManager", "spec_column"]
+__all__ = ["PgIndexManager", "catalog", "spec_column", "stats"]
 
 # Every index on the store's tables that does not back a constraint (primary keys and
 # unique constraints are part of the table, as on SQLite), with its key columns as text.
@@ -72,29 +72,34 @@ def spec_column(key: str) -> str:
     return out.replace('"', "").strip()
 
 
+async def catalog(conn: AsyncConnection, schema: str,
+                  logical_by_name: dict[str, str]) -> list[IndexInfo]:
+    """The store's valid indexes that back no constraint (PgBackend.index_catalog)."""
+    rows = (await conn.execute(_CATALOG, {"schema": schema,
+                                          "tables": list(logical_by_name)})).all()
+    return [
+        IndexInfo(name=r[0], table=logical_by_name[r[1]],
+                  columns=tuple(spec_column(k) for k in r[7]), unique=bool(r[2]),
+                  method=r[3], where=r[6], definition=r[5])
+        for r in rows if r[4]  # an INVALID index (failed concurrent build) is not listed
+    ]
+
+
+async def stats(conn: AsyncConnection, schema: str, name: str) -> dict[str, Any]:
+    """Size and usage counts of index ``name`` (PgBackend.index_stats)."""
+    row = (await conn.execute(_STATS, {"schema": schema, "name": name})).first()
+    if row is None:
+        return {}
+    return {"size_bytes": int(row[0]), "scans": None if row[1] is None else int(row[1]),
+            "tuples_read": None if row[2] is None else int(row[2])}
+
+
 class PgIndexManager(SqlIndexManager):
     """The shared index API with PostgreSQL's catalog, statistics and CONCURRENTLY."""
 
     @property
     def _schema(self) -> str:
         return self.b.schema or "public"
-
-    async def _catalog(self, conn: AsyncConnection) -> list[IndexInfo]:
-        names = self.b.tables.logical_by_name
-        rows = (await conn.execute(_CATALOG, {"schema": self._schema,
-                                              "tables": list(names)})).all()
-        return [
-            IndexInfo(name=r[0], table=names[r[1]], columns=tuple(spec_column(k) for k in r[7]),
-                      unique=bool(r[2]), method=r[3], where=r[6], definition=r[5])
-            for r in rows if r[4]  # an INVALID index (failed concurrent build) is not listed
-        ]
-
-    async def _stats(self, conn: AsyncConnection, info: IndexInfo) -> dict[str, Any]:
-        row = (await conn.execute(_STATS, {"schema": self._schema, "name": info.name})).first()
-        if row is None:
-            return {}
-        return {"size_bytes": int(row[0]), "scans": None if row[1] is None else int(row[1]),
-                "tuples_read": None if row[2] is None else int(row[2])}
 
     async def _autocommit(self, sql: str) -> None:
         async with self.b.engine.connect() as conn:
@@ -120,7 +125,7 @@ class PgIndexManager(SqlIndexManager):
             raise InvalidIndexSpecError(f"expected IndexSpec, got {type(spec).__name__}")
         sql = self.render(spec, concurrently=spec.concurrent)
         physical = self._physical(spec.name)
-        await self.b.domain("memory")._ready()  # the tables must exist
+        await self.b.ensure_ready()  # the tables must exist
         existing = await self._find(spec.name)
         if existing is not None:
             return existing

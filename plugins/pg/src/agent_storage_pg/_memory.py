@@ -8,8 +8,9 @@ A batch of one thread (nearly every call) reads the owner without a lock; a batc
 several locks its threads ``FOR NO KEY UPDATE`` in id order (concurrent batches touching
 the same threads queue instead of deadlocking). The INSERT is plain, and becomes the
 upsert only when an id already exists (see ``PgMemory._insert_or_upsert``). With
-``Retention.max_messages_per_thread`` the shared transaction (upsert, touch, prune) is used
-instead. ``list_messages(thread, last=N)`` reads straight from asyncpg rows.
+``Retention.max_messages_per_thread`` the same statement (as the upsert) runs in a
+transaction with the prune after it: one save path either way.
+``list_messages(thread, last=N)`` reads straight from asyncpg rows.
 
 ``update_resource`` is one ``INSERT ... ON CONFLICT DO UPDATE`` that merges metadata with
 JSONB ``||`` on the locked row: callers racing to create the same resource all keep their
@@ -24,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 from agent_storage.domains.memory import MessageSelect, Ordered
 from agent_storage.errors import ThreadNotFoundError
 from agent_storage.records import UNSET, Message, Resource, Thread
+from agent_storage.sql.base import Tx
 from agent_storage.sql.memory import SqlMemory
 from agent_storage.sql.rows import trusted
+from agent_storage.sql.tables import native_from_ts
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Boolean, DateTime, Text
@@ -44,10 +47,6 @@ _UNIQUE_VIOLATION = "23505"
 _FOREIGN_KEY_VIOLATION = "23503"
 #: After a save met an existing id, this many calls upsert without trying INSERT first.
 _UPSERT_AFTER_CONFLICT = 64
-
-
-def _utc(value: _dt.datetime) -> _dt.datetime:
-    return value if value.tzinfo is _UTC else value.astimezone(_UTC)
 
 
 def _q(name: str) -> str:
@@ -93,9 +92,9 @@ class PgMemory(SqlMemory):
             if prep is None:  # not on asyncpg (a user-supplied engine on another driver)
                 return await self._select_messages(sel)
         rows = await self._pg.fetch_prepared(prep, {"tid": thread_id, "limit": n})
-        build = _Message
+        build, from_ts = _Message, native_from_ts
         return [(r[0], build(id=r[1], thread_id=r[2], resource_id=r[3], role=r[4], type=r[5],
-                             content=r[6], metadata=r[7], created_at=_utc(r[8])))
+                             content=r[6], metadata=r[7], created_at=from_ts(r[8])))
                 for r in rows]
 
     async def _save_thread(self, thread: Thread) -> Thread:
@@ -208,8 +207,6 @@ class PgMemory(SqlMemory):
         return self._stmt(("pg_save_messages", self._ttl("threads") is not None, upsert), build)
 
     async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
-        if self.b.retention.max_messages_per_thread is not None:
-            return await super()._save_messages(messages, now=now)
         dumps = _json.dumps
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         single = len(thread_ids) == 1
@@ -231,7 +228,7 @@ class PgMemory(SqlMemory):
         if cutoff is not None:
             params["cutoff"] = cutoff
         try:
-            row = await self._insert_or_upsert(single, params)
+            row = await self._run_save(single, params, thread_ids)
         except Exception as exc:
             # the thread was deleted after the single-thread statement read its owner
             if single and _errors.sqlstate_of(exc) == _FOREIGN_KEY_VIOLATION:
@@ -257,6 +254,24 @@ class PgMemory(SqlMemory):
                              created_at=m.created_at)
             stored.append(m)
         return stored
+
+    async def _run_save(self, single: bool, params: dict[str, Any],
+                        thread_ids: list[str]) -> Any:
+        """The save statement's result row. With ``Retention.max_messages_per_thread`` the
+        same statement (as the upsert) runs in a transaction followed by the prune of its
+        threads; otherwise alone, on the direct path (one round trip)."""
+        keep = self.b.retention.max_messages_per_thread
+        if keep is None:
+            return await self._insert_or_upsert(single, params)
+        statement = (self._single_statement if single else self._save_statement)(True)
+
+        def run(tx: Tx) -> Any:
+            row = tx.first(statement, params)
+            if (row[0] is not None) if single else not row[0]:  # nothing missing: saved
+                self._prune(tx, thread_ids, keep)
+            return row
+
+        return await self.b.transact(run)
 
     async def _insert_or_upsert(self, single: bool, params: dict[str, Any]) -> Any:
         """Run the save as a plain INSERT, and as the upsert only if an id already exists.

@@ -9,7 +9,9 @@ rows never cascades into a backup.
 Restore: the live tables are dropped, each backup is renamed into place, its indexes,
 constraints and identity sequence get their original names back, identity sequences are
 moved past the restored rows, and the foreign keys that involved the live tables are
-re-created. All of it runs in the caller's transaction under the init lock.
+re-created (after deleting the rows of children that were not restored whose parent row
+is gone, see ``agent_storage.migrations.delete_orphans``). All of it runs in the caller's
+transaction under the init lock.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from agent_storage.naming import check_identifier
+from agent_storage.migrations import delete_orphans
+from agent_storage.naming import quote_identifier as _q
 from sqlalchemy import text
 
 if TYPE_CHECKING:
@@ -63,10 +66,6 @@ JOIN pg_class t ON t.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
 WHERE n.nspname = :schema AND t.relname = :table AND a.attidentity <> '' AND NOT a.attisdropped
 """)
-
-
-def _q(name: str) -> str:
-    return '"' + check_identifier(name).replace('"', '""') + '"'
 
 
 def _literal(value: str) -> str:
@@ -115,7 +114,10 @@ async def backup_table(conn: AsyncConnection, table: Table, backup: str) -> int:
     return int(result.rowcount or 0)
 
 
-async def restore_tables(conn: AsyncConnection, found: list[tuple[Table, str]]) -> None:
+async def restore_tables(conn: AsyncConnection, found: list[tuple[Table, str]],
+                         tables: list[Table]) -> None:
+    """Put each backup of ``found`` in place of its live table; ``tables``: every data
+    table of the store (children not restored lose the rows whose parent is gone)."""
     if not found:
         return
     schema = found[0][0].schema or "public"
@@ -149,6 +151,7 @@ async def restore_tables(conn: AsyncConnection, found: list[tuple[Table, str]]) 
                     "." + wanted):
                 await conn.execute(text(f"ALTER SEQUENCE {sequence} RENAME TO {_q(wanted)}"))
         await _sync_identity(conn, schema, table.name)
+    await delete_orphans(conn, tables, [t for t, _ in found])
     for name, on_table, definition in foreign:
         await conn.execute(text(
             f"ALTER TABLE {_q(schema)}.{_q(on_table)} ADD CONSTRAINT {_q(name)} {definition}"))

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import random
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,16 +29,19 @@ from agent_storage.options import StoreOptions
 from agent_storage.spi import Domain
 from agent_storage.sql.base import SqlBackend
 from agent_storage.url import StoreURL
+from sqlalchemy import bindparam, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 
-from . import _connect, _errors, _fast, _json, _migrate
+from . import _connect, _errors, _fast, _indexes, _migrate
 from ._indexes import PgIndexManager
 from ._memory import PgMemory
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from agent_storage.backend import IndexManager
-    from sqlalchemy import Table
+    from agent_storage.records import IndexInfo
+    from sqlalchemy import Column, ColumnElement, Table
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["PgBackend", "advisory_key"]
@@ -73,6 +77,9 @@ class PgBackend(SqlBackend):
         self.lock_key = advisory_key("init", self.schema or "public", options.table_prefix)
         self._fast_reads: dict[int, _fast.PgPrepared] = {}
         self._held: Any = None  # see _checkout
+        #: asyncpg connections of our own engine -> the loop each belongs to (see abandon)
+        self._connections: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = (
+            weakref.WeakKeyDictionary())
         # only with a pool of our own that has room for other connections besides it
         self._can_hold = options.engine is None and (
             options.pool_size or _connect.DEFAULT_POOL_SIZE) > 1
@@ -86,10 +93,8 @@ class PgBackend(SqlBackend):
         return _connect.create_engine(self.options)
 
     def setup_engine(self, engine: AsyncEngine) -> None:
-        # A user-supplied engine keeps its own JSON serializer if it set one; otherwise it
-        # gets ours, so floats read back as floats (see agent_storage_pg._json).
-        if getattr(engine.dialect, "_json_serializer", None) is None:
-            engine.dialect._json_serializer = _json.dumps  # type: ignore[attr-defined]
+        if self._owns_engine:
+            _connect.track_connections(engine, self._connections)
 
     async def init_lock(self, conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key})
@@ -107,6 +112,25 @@ class PgBackend(SqlBackend):
         except sa_exc.IntegrityError:
             # Another store (other table prefix, other lock key) created it this instant.
             pass
+
+    def insert(self, table: Table) -> Any:
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
+
+    def json_filter(self, column: Column[Any], flt: Mapping[str, Any],
+                    prefix: str) -> ColumnElement[bool]:
+        # JSONB containment of {key: value}: strict JSON equality, served by GIN indexes
+        return column.contains(bindparam(f"{prefix}_doc", dict(flt), type_=column.type))
+
+    lateral_windows: ClassVar[bool] = True
+
+    async def index_catalog(self, conn: AsyncConnection) -> list[IndexInfo]:
+        return await _indexes.catalog(conn, self.schema or "public",
+                                      self.tables.logical_by_name)
+
+    async def index_stats(self, conn: AsyncConnection, info: IndexInfo) -> dict[str, Any]:
+        return await _indexes.stats(conn, self.schema or "public", info.name)
 
     def is_transient(self, exc: BaseException) -> bool:
         return _errors.is_transient(exc)
@@ -262,7 +286,7 @@ class PgBackend(SqlBackend):
 
     async def restore_tables(self, conn: AsyncConnection, found: list[tuple[Table, str]],
                              version: int) -> None:
-        await _migrate.restore_tables(conn, found)
+        await _migrate.restore_tables(conn, found, self.tables.data_tables)
 
     async def close(self) -> None:
         held, self._held = self._held, None
@@ -274,11 +298,17 @@ class PgBackend(SqlBackend):
         await super().close()
 
     def abandon(self) -> None:
+        """Release the connections of a loop that has ended, from any thread, without
+        that loop: each is terminated (see :func:`_connect.terminate_ended`), then the
+        pool forgets them."""
         held, self._held = self._held, None
         if held is not None:
-            # its loop is gone: forget it (no close, and no GC clean-up warning later)
+            # no close through the pool (it would await on the dead loop), and no GC
+            # clean-up warning later
             with contextlib.suppress(Exception):
                 held.detach()
+        if self._owns_engine:
+            _connect.terminate_ended(self._connections)
         super().abandon()
 
     def __repr__(self) -> str:

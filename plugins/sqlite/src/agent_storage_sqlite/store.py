@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
 
+from ._dialect import SqliteDialect
 from ._fast import Preparer, run_read, run_write
 
 __all__ = ["SqliteBackend"]
@@ -85,7 +86,7 @@ def _stop_quietly(driver: Any) -> None:
     queue.put_nowait((None, close_and_stop))
 
 
-class SqliteBackend(SqlBackend):
+class SqliteBackend(SqliteDialect, SqlBackend):
     """The SQLite backend (SQLAlchemy asyncio + aiosqlite)."""
 
     dialect_name: ClassVar[str] = "sqlite"
