@@ -97,9 +97,12 @@ class Part:
 
     def each(
         self, collection: str, order: str, start: str, stop: str, *, reverse: bool = False,
+        first: int | None = None,
     ) -> AsyncIterator[Item]:
-        """Every record in ``[start, stop)`` of ``order``, in batches (keyset paging)."""
-        return _Scan(self, collection, order, start, stop, reverse)
+        """Every record in ``[start, stop)`` of ``order``, in batches (keyset paging);
+        ``first``: how many the caller expects to need (the first batch's size)."""
+        return _Scan(self, collection, order, start, stop, reverse,
+                     BATCH if first is None else max(1, min(first, BATCH)))
 
     async def transact(self, build: Callable[[], Awaitable[tuple[Ops, R]]]) -> R:
         """Run ``build`` (reads, then the ops to write and the result) until its write
@@ -123,9 +126,9 @@ class _Scan:
     frees it at once, with no finaliser to schedule)."""
 
     def __init__(self, part: Part, collection: str, order: str, start: str, stop: str,
-                 reverse: bool) -> None:
+                 reverse: bool, size: int) -> None:
         self.part, self.collection, self.order = part, collection, order
-        self.start, self.stop, self.reverse = start, stop, reverse
+        self.start, self.stop, self.reverse, self.size = start, stop, reverse, size
         self.batch: list[Item] = []
         self.done = False
 
@@ -138,8 +141,9 @@ class _Scan:
                 raise StopAsyncIteration
             self.batch = await self.part.backend.scan(
                 self.collection, self.order, start=self.start, stop=self.stop,
-                reverse=self.reverse, limit=BATCH)
-            self.done = len(self.batch) < BATCH
+                reverse=self.reverse, limit=self.size)
+            self.done = len(self.batch) < self.size
+            self.size = BATCH
             if self.batch and not self.done:
                 last = str(self.part.orders[self.collection](self.batch[-1].value)[self.order])
                 if self.reverse:

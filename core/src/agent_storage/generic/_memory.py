@@ -191,7 +191,7 @@ class GenericMemory(Part, MemoryDomain):
                 found = 0
                 start, stop = self._range(tid, sel)
                 async for item in self.each("messages", "thread", start, stop,
-                                            reverse=sel.order == "desc"):
+                                            reverse=sel.order == "desc", first=enough):
                     if enough is not None and found >= enough:
                         break
                     if self._wanted(item.value, sel):
