@@ -49,10 +49,12 @@ async def take(rows: AsyncGenerator[T, None], offset: int, limit: int | None) ->
     finaliser: a loop of calls that never suspends would pile them up)."""
     taken: list[T] = []
     async with aclosing(rows):
+        if limit == 0:
+            return []
         async for row in rows:
+            taken.append(row)
             if limit is not None and len(taken) >= offset + limit:
                 break
-            taken.append(row)
     return taken[offset:]
 
 

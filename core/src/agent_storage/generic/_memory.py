@@ -187,16 +187,16 @@ class GenericMemory(Part, MemoryDomain):
                     if start <= str(key) < stop and self._wanted(item.value, sel):
                         rows.append(_ordered(item))
         else:
-            for tid in sel.thread_ids:
+            for tid in sel.thread_ids if enough != 0 else ():
                 found = 0
                 start, stop = self._range(tid, sel)
                 async for item in self.each("messages", "thread", start, stop,
                                             reverse=sel.order == "desc", first=enough):
-                    if enough is not None and found >= enough:
-                        break
                     if self._wanted(item.value, sel):
                         rows.append(_ordered(item))
                         found += 1
+                        if found == enough:
+                            break
         rows.sort(key=_sort_key, reverse=sel.order == "desc")
         return rows
 
