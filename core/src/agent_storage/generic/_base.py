@@ -7,11 +7,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
 from .._translate import translate_error
+from .._trusted import trusted
 from .._ttl import ttl_cutoff
 from ..errors import AgentStorageError, TransientBackendError
+from ..records import AgentConfig
 from ..retry import RetryPolicy
-from ..serde import from_wire, to_wire
+from ..serde import format_datetime, from_wire, parse_datetime
 from ._contract import Delete, Item, Put
 from ._keys import after, next_stamp
 
@@ -31,16 +35,55 @@ CONFLICTS = RetryPolicy(attempts=200, base=0.0005, cap=0.05)
 BATCH = 256
 
 
+#: Record fields stored as ISO text; ``tools`` is stored as a list; ``config`` nests a record.
+_DATES = frozenset({"created_at", "updated_at", "started_at", "ended_at"})
+_PLANS: dict[type, tuple[tuple[str, ...], Callable[..., Any]]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, ...], Callable[..., Any]]:
+    found = _PLANS.get(cls)
+    if found is None:
+        found = _PLANS[cls] = (tuple(a.name for a in attrs.fields(cls)), trusted(cls))
+    return found
+
+
+def _out(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _DATES:
+        return format_datetime(value)
+    if name == "tools":
+        return list(value)
+    if name == "config":
+        return encode(value)
+    return value
+
+
 def encode(record: Any, **extra: Any) -> dict[str, Any]:
-    """A record as the JSON object stored for it (plus core's own ``extra`` fields)."""
-    value: dict[str, Any] = to_wire(record)
+    """A record as the JSON object stored for it (plus core's own ``extra`` fields).
+    JSON fields are not copied: the record store copies (or serialises) what it keeps."""
+    value = {name: _out(name, getattr(record, name)) for name in _plan(type(record))[0]}
     value.update(extra)
     return value
 
 
 def decode(value: Mapping[str, Any], cls: type[T]) -> T:
-    """The record stored as ``value`` (extra fields ignored)."""
-    return from_wire(value, cls)
+    """The record stored as ``value`` (extra fields ignored), built without re-running
+    the validators: it was validated before it was written."""
+    names, build = _plan(cls)
+    if not all(name in value for name in names):  # written by an older version
+        return from_wire(value, cls)
+    fields: dict[str, Any] = {}
+    for name in names:
+        item = value[name]
+        if item is not None and name in _DATES:
+            item = parse_datetime(item)
+        elif name == "tools":
+            item = tuple(item)
+        elif name == "config":
+            item = decode(item, AgentConfig)
+        fields[name] = item
+    return build(**fields)  # type: ignore[no-any-return]
 
 
 async def take(rows: AsyncGenerator[T, None], offset: int, limit: int | None) -> list[T]:
