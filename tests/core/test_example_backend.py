@@ -83,5 +83,7 @@ def test_the_installed_example_passes_the_whole_kit(site: Path, tmp_path: Path) 
     assert proc.returncode == 0, out[-5000:]
     assert re.search(r"\b\d{3,} passed\b", out), out[-2000:]
     skipped = re.findall(r"^SKIPPED \[\d+\] .*?: (.*)$", out, re.M)
-    assert all(reason.startswith("backend does not declare capability") for reason in skipped)
+    # only capabilities it does not declare, and hooks a project's own test config provides
+    assert all(reason.startswith("backend does not declare capability")
+               or "agent_storage_unavailable" in reason for reason in skipped), skipped
     assert "failed" not in out.splitlines()[-1]
