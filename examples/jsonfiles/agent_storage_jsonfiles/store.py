@@ -106,6 +106,13 @@ class JsonFilesBackend(RecordBackend):
     async def close(self) -> None:
         self._data = None
 
+    async def drop_store(self) -> None:
+        """Remove this store's journal (the kit's teardown hook)."""
+        with _OPEN_LOCK:
+            _OPEN.pop(self.path, None)
+        self.path.unlink(missing_ok=True)
+        self._data = None
+
     async def get(self, collection: str, key: str) -> Item | None:
         data = self.data
         with data.lock:

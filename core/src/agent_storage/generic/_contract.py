@@ -120,6 +120,16 @@ class RecordBackend(Backend):
             found = cache[name] = DOMAIN_CLASSES[name](self)
         return found
 
+    async def drop_store(self) -> None:
+        """Delete every record of this store (every collection), in batches; the kit's
+        teardown hook calls it. Override it to drop the files or tables themselves."""
+        for collection in COLLECTIONS:
+            while True:
+                items = await self.scan(collection, "key", start="", stop=TOP, limit=256)
+                if not items:
+                    break
+                await self.write([Delete(collection=collection, key=i.key) for i in items])
+
     async def status(self) -> StoreStatus:
         """Row counts per collection (a scan of each; fine for a generic store)."""
         tables = {}
