@@ -35,21 +35,34 @@ async def _measure(target: Target, data: Any) -> dict[str, float]:
 
 
 async def _repetition(slot: Any, data: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """One repetition: {"raw": rates, "ours": rates, "extra": {baseline name: rates}}."""
+    extra: list[Any] = list(slot.extra)
     if args.raw_only:
-        return {"raw": await _measure(slot.raw, data)}
+        out = {"raw": await _measure(slot.raw, data)}
+        if extra:
+            out["extra"] = {t.name: await _measure(t, data) for t in extra}
+        return out
     ours = Ours(slot.ours_url)
     if args.sequential:
-        return {"raw": await _measure(slot.raw, data), "ours": await _measure(ours, data)}
-    await slot.raw.open()
+        out = {"raw": await _measure(slot.raw, data)}
+        if extra:
+            out["extra"] = {t.name: await _measure(t, data) for t in extra}
+        out["ours"] = await _measure(ours, data)
+        return out
+    targets = [slot.raw, *extra, ours]
+    opened: list[Any] = []
     try:
-        await ours.open()
-        try:
-            raw_rates, ours_rates = await run_interleaved([slot.raw, ours], data, args.slices)
-        finally:
-            await ours.close()
+        for t in targets:
+            await t.open()
+            opened.append(t)
+        rates = await run_interleaved(targets, data, args.slices)
     finally:
-        await slot.raw.close()
-    return {"raw": raw_rates, "ours": ours_rates}
+        for t in reversed(opened):
+            await t.close()
+    out = {"raw": rates[0], "ours": rates[-1]}
+    if extra:
+        out["extra"] = {t.name: r for t, r in zip(extra, rates[1:-1], strict=True)}
+    return out
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,6 +93,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "url": _redact(args.url),
         "backend": backend.kind,
         "raw_driver": getattr(slot.raw, "name", "raw"),
+        "extra_drivers": [getattr(t, "name", "raw") for t in slot.extra],
         "scale": args.scale,
         "repeat": args.repeat,
         "mode": "sequential" if args.sequential else f"interleaved, {args.slices} slices",
@@ -96,6 +110,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per phase: median rates, the median per-repetition ratio ours/raw, and per extra
+    baseline its median rate ("extra:NAME") and ratio ours/it ("ratio:NAME")."""
     out: dict[str, dict[str, float | None]] = {}
     for p in PHASES:
         raw = [r["raw"][p] for r in runs]
@@ -107,6 +123,13 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
             "ours": statistics.median(ours) if ours else None,
             "ratio": statistics.median(ratios) if ratios else None,
         }
+        for name in runs[0].get("extra", {}):
+            base = [r["extra"][name][p] for r in runs]
+            out[p]["extra:" + name] = statistics.median(base)
+            if ours:
+                out[p]["ratio:" + name] = statistics.median(
+                    r["ours"][p] / r["extra"][name][p] for r in runs
+                )
         key = "cpu_us:" + p
         if all(key in r["raw"] for r in runs):
             out[p]["raw_cpu_us"] = statistics.median(r["raw"][key] for r in runs)
@@ -127,24 +150,31 @@ def _requests(runs: list[dict[str, Any]], side: str, phase: str) -> dict[str, fl
 
 def render(report: dict[str, Any]) -> str:
     raw_name = report["raw_driver"]
+    extras: list[str] = report.get("extra_drivers", [])
     lines = [
         f"W1 on {report['backend']} (scale {report['scale']:g}, median of {report['repeat']}),"
-        f" raw = {raw_name}",
+        f" raw = {raw_name}" + "".join(f", {e}" for e in extras),
         "",
-        f"| phase | unit | ours | raw {raw_name} | ratio ours/raw | raw per repeat"
-        " | CPU us/call ours / raw |",
-        "|---|---|---:|---:|---:|---|---|",
+        f"| phase | unit | ours | raw {raw_name} | ratio ours/raw"
+        + "".join(f" | raw {e} | ratio ours/{e}" for e in extras)
+        + " | raw per repeat | CPU us/call ours / raw |",
+        "|---|---|---:|---:|---:" + "|---:|---:" * len(extras) + "|---|---|",
     ]
     for p in PHASES:
         m = report["median"][p]
         ours = f"{m['ours']:,.0f}" if m["ours"] is not None else "-"
         ratio = f"{m['ratio']:.2f}" if m["ratio"] is not None else "-"
+        more = ""
+        for e in extras:
+            r = m.get("ratio:" + e)
+            more += f" | {m['extra:' + e]:,.0f} | {f'{r:.2f}' if r is not None else '-'}"
         each = ", ".join(f"{r['raw'][p]:,.0f}" for r in report["runs"])
         cpu = "-"
         if m.get("raw_cpu_us") is not None:
             cpu = f"{m.get('ours_cpu_us') or 0:,.0f} / {m['raw_cpu_us']:,.0f}"
         lines.append(
-            f"| {TITLES[p]} | {UNITS[p]} | {ours} | {m['raw']:,.0f} | {ratio} | {each} | {cpu} |"
+            f"| {TITLES[p]} | {UNITS[p]} | {ours} | {m['raw']:,.0f} | {ratio}{more}"
+            f" | {each} | {cpu} |"
         )
     reqs = report.get("requests")
     if reqs:

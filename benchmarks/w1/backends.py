@@ -24,6 +24,8 @@ class Slot:
     raw: Target
     ours_url: str
     cleanup: list[Any] = field(default_factory=list)  # async callables
+    # further raw baselines measured beside `raw` (SQLite: stdlib sqlite3 in-process)
+    extra: list[Target] = field(default_factory=list)
 
 
 class Backend:
@@ -97,6 +99,7 @@ class SqliteBackend(Backend):
 
     async def slot(self, n: int) -> Slot:
         from .raw.sqlite import RawSqlite
+        from .raw.stdlib_sqlite import RawStdlibSqlite
 
         os.makedirs(self.dir, exist_ok=True)
         d = tempfile.mkdtemp(prefix=f"w1_bench_{os.getpid()}_{n}_", dir=self.dir)
@@ -105,7 +108,10 @@ class SqliteBackend(Backend):
             shutil.rmtree(d, ignore_errors=True)
 
         return Slot(
-            RawSqlite(os.path.join(d, "raw.db")), f"sqlite:///{os.path.join(d, 'ours.db')}", [rm]
+            RawSqlite(os.path.join(d, "raw.db")),
+            f"sqlite:///{os.path.join(d, 'ours.db')}",
+            [rm],
+            extra=[RawStdlibSqlite(os.path.join(d, "sqlite3.db"))],
         )
 
 

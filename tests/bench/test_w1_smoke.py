@@ -11,8 +11,11 @@ Backends: memory:// and SQLite always; PostgreSQL at ``$AGENT_STORAGE_TEST_PG_UR
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +23,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from benchmarks.w1.__main__ import main
 from benchmarks.w1.backends import make_backend, start_moto
 from benchmarks.w1.data import EXPECTED_SHA256, generate, sha256
 from benchmarks.w1.ours import Ours
 from benchmarks.w1.phases import PHASES, run_interleaved, run_phases
+from benchmarks.w1.raw.stdlib_sqlite import RawStdlibSqlite
 
 TINY = 0.02  # 1 user, 4 threads, 400 messages, 20 write calls, 4 context picks
 PG_URL = os.environ.get(
@@ -81,23 +86,24 @@ async def _edges(target: Any, data: Any) -> None:
 
 
 async def _both(slot: Any, data: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """raw and ours side by side, as the runner does (alternating slices)."""
-    ours = Ours(slot.ours_url)
-    await slot.raw.open()
+    """raw (and any extra baseline) and ours side by side, as the runner does (alternating
+    slices); every target's results are checked by the phases and `_edges`."""
+    targets = [slot.raw, *slot.extra, Ours(slot.ours_url)]
+    opened: list[Any] = []
     try:
-        await ours.open()
-        try:
-            raw_rates, ours_rates = await run_interleaved([slot.raw, ours], data, chunks=2)
-            await _edges(slot.raw, data)
-            await _edges(ours, data)
-        finally:
-            await ours.close()
+        for t in targets:
+            await t.open()
+            opened.append(t)
+        every = await run_interleaved(targets, data, chunks=2)
+        for t in targets:
+            await _edges(t, data)
     finally:
-        await slot.raw.close()
-    for rates in (raw_rates, ours_rates):
+        for t in reversed(opened):
+            await t.close()
+    for rates in every:
         assert set(PHASES) <= set(rates)
         assert all(rates[p] > 0 for p in PHASES)
-    return raw_rates, ours_rates
+    return every[0], every[-1]
 
 
 async def test_ours_on_memory() -> None:
@@ -116,10 +122,41 @@ async def test_raw_and_ours_on_sqlite(tmp_path: Path) -> None:
     pytest.importorskip("agent_storage_sqlite")
     backend = make_backend(f"sqlite:///{tmp_path / 'w1.db'}")
     slot = await backend.slot(0)
+    # issue 16: the stdlib sqlite3 baseline (same process, no thread hop) runs beside aiosqlite
+    assert [t.name for t in slot.extra] == ["sqlite3"]
     try:
         await _both(slot, generate(TINY))
     finally:
         await backend.release(slot)
+
+
+def test_stdlib_sqlite3_baseline_is_wal_full_and_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The runner's report gives ours against both raw SQLite baselines."""
+    pytest.importorskip("agent_storage_sqlite")
+    async def pragmas() -> tuple[str, int]:
+        raw = RawStdlibSqlite(str(tmp_path / "p.db"))
+        await raw.open()
+        try:
+            assert isinstance(raw.db, sqlite3.Connection)
+            mode = raw.db.execute("PRAGMA journal_mode").fetchone()[0]
+            return mode, raw.db.execute("PRAGMA synchronous").fetchone()[0]
+        finally:
+            await raw.close()
+
+    assert asyncio.run(pragmas()) == ("wal", 2)  # 2 = FULL
+    out_json = tmp_path / "r.json"
+    main(["--url", f"sqlite:///{tmp_path / 'w1.db'}", "--scale", str(TINY), "--repeat", "1",
+          "--slices", "2", "--json", str(out_json)])
+    text = capsys.readouterr().out
+    assert "raw aiosqlite" in text
+    assert "ratio ours/sqlite3" in text
+    report = json.loads(out_json.read_text())
+    assert report["extra_drivers"] == ["sqlite3"]
+    for p in PHASES:
+        assert report["median"][p]["ratio:sqlite3"] > 0
+        assert report["runs"][0]["extra"]["sqlite3"][p] > 0
 
 
 async def test_raw_and_ours_on_postgresql() -> None:
