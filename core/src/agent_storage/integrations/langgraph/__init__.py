@@ -1,0 +1,29 @@
+"""A LangGraph checkpointer stored in agent-storage.
+
+``pip install "agent-storage[langgraph]"``::
+
+    from agent_storage.integrations.langgraph import AgentStorageSaver
+
+    checkpointer = AgentStorageSaver.from_url("sqlite:///agent.db")
+    graph = builder.compile(checkpointer=checkpointer)
+
+Checkpoints, channel blobs (one per channel version, shared by the checkpoints that did
+not change the channel) and pending writes are messages of the memory domain, so the
+saver works on every backend, third-party ones included, with the guarantees of
+``save_messages`` (one atomic call per ``put``/``put_writes``). See ``_layout`` for the
+mapping and docs/integrations.md for the costs.
+"""
+
+from __future__ import annotations
+
+try:  # the framework is the optional extra; fail with the install hint
+    import langgraph.checkpoint.base  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "agent_storage.integrations.langgraph needs langgraph-checkpoint: "
+        'pip install "agent-storage[langgraph]"'
+    ) from exc
+
+from ._saver import AgentStorageSaver
+
+__all__ = ["AgentStorageSaver"]
