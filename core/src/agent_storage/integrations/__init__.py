@@ -35,6 +35,17 @@ async def ensure_owned_thread(storage: Storage, thread: Thread) -> None:
         raise ThreadNotFoundError(
             f"thread {thread.id!r} belongs to another resource; refusing to write")
 
+def require_extra(module: str, user: str, extra: str, what: str) -> None:
+    """Import ``module`` or fail with the install hint of the optional ``extra``."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f'{user} needs {what}: pip install "agent-storage[{extra}]"') from exc
+
+
 StoreArg = Any  # Storage | agent_storage.sync.SyncStorage | str (URL)
 
 
@@ -71,6 +82,13 @@ class _Store:
                 "store: expected a Storage, an agent_storage.sync.SyncStorage or a URL, "
                 f"got {type(store).__name__}"
             )
+
+    def require_blocking(self, who: str) -> None:
+        """Refuse an async Storage where ``who`` runs off the caller's event loop."""
+        if self.sync is None:
+            raise ConfigurationError(
+                f"{who} writes from another thread: pass a URL or an "
+                "agent_storage.sync.open_store(...) store, not an async Storage")
 
     async def arun(self, fn: Callable[[Storage], Awaitable[T]]) -> T:
         if self.sync is not None:

@@ -14,6 +14,9 @@ whose ``type`` is the item's ``type`` (``"message"`` when absent) and whose ``ro
 item's role (``developer`` stored as ``system``), else ``tool`` for ``*_output`` items and
 ``assistant`` for the rest. ``get_items(limit=N)`` reads the newest N through the
 index-backed recall path (``list_messages(last=N)``), never the whole thread.
+
+:class:`AgentStorageTracingProcessor` stores the SDK's traces and spans in the
+observability domain (``agents.add_trace_processor(AgentStorageTracingProcessor(url))``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 if TYPE_CHECKING:
     from agents.memory.session_settings import SessionSettings
 
-__all__ = ["AgentStorageSession", "item_role"]
+from ._agents_tracing import AgentStorageTracingProcessor
+
+__all__ = ["AgentStorageSession", "AgentStorageTracingProcessor", "item_role"]
 
 #: Item types whose author is a tool (their output goes back to the model).
 _TOOL_SUFFIX = "_output"

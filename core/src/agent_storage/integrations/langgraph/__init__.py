@@ -16,14 +16,12 @@ mapping and docs/integrations.md for the costs.
 
 from __future__ import annotations
 
-try:  # the framework is the optional extra; fail with the install hint
-    import langgraph.checkpoint.base  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "agent_storage.integrations.langgraph needs langgraph-checkpoint: "
-        'pip install "agent-storage[langgraph]"'
-    ) from exc
+from .. import require_extra
 
-from ._saver import AgentStorageSaver
+require_extra("langgraph.checkpoint.base", "agent_storage.integrations.langgraph",
+              "langgraph", "langgraph-checkpoint")
+
+# the extra is installed: the rest may import it
+from ._saver import AgentStorageSaver  # noqa: E402
 
 __all__ = ["AgentStorageSaver"]
