@@ -344,8 +344,11 @@ def test_docs_snippet_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the snippets write sqlite:///agent.db here
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # offline: no model calls
     code = _blocks(DOCS)[index]
+    # the tracing block replaces the SDK's uploading processor with ours: tracing on for it
+    set_tracing_disabled("AgentStorageTracingProcessor" not in code)
     try:
         exec(compile(code, f"{DOCS.name}[{index}]", "exec"), {"__name__": "__main__"})
     finally:
+        set_tracing_disabled(True)
         sync.close_all()
         asyncio.run(agent_storage.close_all())
