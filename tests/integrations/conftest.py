@@ -44,7 +44,6 @@ aws_env = _ddb.aws_env
 dynamodb_endpoint = _ddb.dynamodb_endpoint
 sync_client = _ddb.sync_client
 
-BACKENDS = ("memory", "sqlite", "pg", "dynamodb")
 
 
 @pytest.fixture

@@ -10,7 +10,14 @@ from agent_storage import ConfigurationError, Storage
 from agent_storage.integrations.openai_agents import AgentStorageTracingProcessor
 from agent_storage.sync import SyncStorage
 from agent_storage.sync import open_store as open_sync
-from agents import agent_span, custom_span, function_span, generation_span, trace
+from agents import (
+    agent_span,
+    custom_span,
+    function_span,
+    generation_span,
+    set_tracing_disabled,
+    trace,
+)
 from agents.tracing import SpanError, set_trace_processors
 
 
@@ -18,7 +25,9 @@ from agents.tracing import SpanError, set_trace_processors
 def processor(tmp_path: object, close_sync_stores: None) -> Iterator[AgentStorageTracingProcessor]:
     proc = AgentStorageTracingProcessor(open_sync(f"sqlite:///{tmp_path}/traces.db"))
     set_trace_processors([proc])
+    set_tracing_disabled(False)  # global: another test module may have turned it off
     yield proc
+    set_tracing_disabled(True)
     set_trace_processors([])
     proc.shutdown()
 

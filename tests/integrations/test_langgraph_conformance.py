@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from agent_storage import Storage
 from agent_storage.integrations.langgraph import AgentStorageSaver
-from conftest import BACKENDS
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import EXTENDED_CAPABILITIES
+
+BACKENDS = ("memory", "sqlite", "pg", "dynamodb")
 
 
 def _check(report: Any) -> None:

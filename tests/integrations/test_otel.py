@@ -9,11 +9,12 @@ import pytest
 from agent_storage.integrations.otel import AgentStorageSpanExporter
 from agent_storage.sync import SyncStorage
 from agent_storage.sync import open_store as open_sync
-from conftest import BACKENDS
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+BACKENDS = ("memory", "sqlite", "pg", "dynamodb")
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ class Listing:
             md = R.decode_metadata(self.ops.serde, m)
             if any(k not in md or md[k] != v for k, v in self.filter.items()):  # type: ignore[literal-required]
                 continue
-            chosen.append((m, R.decode_checkpoint(self.ops.serde, m), md))
+            chosen.append((m, R.decode_checkpoint(self.ops.serde, m), md))  # decoded once
             if self.left is not None and len(chosen) >= self.left:
                 break
         if self.left is not None:

@@ -31,6 +31,8 @@ __all__ = ["Ops", "target"]
 CHUNK = 90
 #: Checkpoints read per listing page.
 PAGE = 100
+#: Newest messages read to find the latest checkpoint with its writes and new blobs.
+LATEST_WINDOW = 24
 
 
 def target(config: Mapping[str, Any]) -> tuple[str, str, str | None]:
@@ -117,40 +119,66 @@ class Ops:
                         config: Mapping[str, Any]) -> CheckpointTuple | None:
         thread_id, ns, checkpoint_id = target(config)
         memory = storage.memory
-        if checkpoint_id is not None:
-            found = await memory.get_messages([L.checkpoint_id_key(thread_id, ns, checkpoint_id)])
-        else:
-            page = await memory.list_messages(L.ns_thread(thread_id, ns), types=[L.CHECKPOINT],
-                                              last=1)
-            found = list(page.items)
+        if checkpoint_id is None:
+            return await self._latest(storage, thread_id, ns)
+        found = await memory.get_messages([L.checkpoint_id_key(thread_id, ns, checkpoint_id)])
         if not found:
             return None
-        decoded = [(found[0], R.decode_checkpoint(self.serde, found[0]),
-                    R.decode_metadata(self.serde, found[0]))]
-        return (await self.load(storage, thread_id, ns, decoded))[0]
+        return (await self.load(storage, thread_id, ns, [self._decode(found[0])]))[0]
+
+    async def _latest(self, storage: Storage, thread_id: str, ns: str) -> CheckpointTuple | None:
+        """The newest checkpoint through the recall path (``last=N``, the cheapest read on
+        every backend): the page usually holds the checkpoint, its writes (same timestamp,
+        saved after it) and the blobs it added; only older blobs are read after."""
+        thread = L.ns_thread(thread_id, ns)
+        page = await storage.memory.list_messages(thread, last=LATEST_WINDOW)
+        checkpoints = [m for m in page.items if m.type == L.CHECKPOINT]
+        if not checkpoints:
+            if not page.has_more:
+                return None
+            fallback = await storage.memory.list_messages(thread, types=[L.CHECKPOINT], last=1)
+            checkpoints = list(fallback.items)
+        latest = checkpoints[-1]
+        # Every message of the checkpoint's timestamp is on the page when an older one is
+        # (or nothing is older): then its writes need no second read.
+        complete = not page.has_more or page.items[0].created_at < latest.created_at
+        return (await self.load(storage, thread_id, ns, [self._decode(latest)],
+                                known=page.items if complete else ()))[0]
+
+    def _decode(self, m: Message) -> tuple[Message, Checkpoint, CheckpointMetadata]:
+        return m, R.decode_checkpoint(self.serde, m), R.decode_metadata(self.serde, m)
 
     async def load(
         self, storage: Storage, thread_id: str, ns: str,
         decoded: list[tuple[Message, Checkpoint, CheckpointMetadata]],
+        known: Sequence[Message] = (),
     ) -> list[CheckpointTuple]:
         """Tuples for checkpoints of one namespace thread: blobs in one batch read and
-        writes in one range read, both at once."""
+        writes in one range read, both at once. ``known``: messages already read that hold
+        every write of these checkpoints (and maybe some blobs)."""
         if not decoded:
             return []
         memory = storage.memory
+        by_id = {m.id: m for m in known if m.type == L.BLOB}
         blob_ids = sorted({L.blob_id(thread_id, ns, ch, ver) for _, cp, _ in decoded
-                           for ch, ver in cp.get("channel_versions", {}).items()})
+                           for ch, ver in cp.get("channel_versions", {}).items()} - set(by_id))
         times = [m.created_at for m, _, _ in decoded]
 
         async def blobs() -> list[Message]:
             return await memory.get_messages(blob_ids) if blob_ids else []
 
-        got_blobs, got_writes = await asyncio.gather(blobs(), memory.list_messages(
-            L.ns_thread(thread_id, ns), types=[L.WRITE], start=min(times), end=max(times),
-            per_page=None, with_total=False))
-        by_id = {b.id: b for b in got_blobs}
+        async def writes_read() -> Sequence[Message]:
+            if known:
+                return [m for m in known if m.type == L.WRITE]
+            page = await memory.list_messages(
+                L.ns_thread(thread_id, ns), types=[L.WRITE], start=min(times),
+                end=max(times), per_page=None, with_total=False)
+            return page.items
+
+        got_blobs, got_writes = await asyncio.gather(blobs(), writes_read())
+        by_id.update((b.id, b) for b in got_blobs)
         writes: dict[str, list[Message]] = {}
-        for w in got_writes.items:
+        for w in got_writes:
             writes.setdefault(w.content["checkpoint_id"], []).append(w)
         return [R.to_tuple(self.serde, thread_id, ns, m, cp, md, by_id,
                            writes.get(m.content["checkpoint_id"], ()))
