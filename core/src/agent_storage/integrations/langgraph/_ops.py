@@ -32,7 +32,7 @@ CHUNK = 90
 #: Checkpoints read per listing page.
 PAGE = 100
 #: Newest messages read to find the latest checkpoint with its writes and new blobs.
-LATEST_WINDOW = 24
+LATEST_WINDOW = 8
 
 
 def target(config: Mapping[str, Any]) -> tuple[str, str, str | None]:
@@ -63,7 +63,8 @@ class Ops:
         at = L.checkpoint_time(checkpoint["id"]) or utcnow()
         md = get_checkpoint_metadata(config, metadata)  # type: ignore[arg-type]
         values = checkpoint.get("channel_values", {})
-        batch = R.blob_messages(self.serde, thread_id, ns, values, new_versions, at)
+        batch = R.blob_messages(self.serde, thread_id, ns, values, new_versions, at,
+                                skip=R.inline(checkpoint))
         batch.append(R.checkpoint_message(self.serde, thread_id, ns, checkpoint, md, parent, at))
         threads = {L.ns_thread(thread_id, ns): self._ns_thread(thread_id, ns)}
         run_id = md.get("run_id")
@@ -127,7 +128,7 @@ class Ops:
         return (await self.load(storage, thread_id, ns, [self._decode(found[0])]))[0]
 
     async def _latest(self, storage: Storage, thread_id: str, ns: str) -> CheckpointTuple | None:
-        """The newest checkpoint through the recall path (``last=N``, the cheapest read on
+        """The newest checkpoint through the recall path (``last=8``, the cheapest read on
         every backend): the page usually holds the checkpoint, its writes (same timestamp,
         saved after it) and the blobs it added; only older blobs are read after."""
         thread = L.ns_thread(thread_id, ns)
@@ -160,8 +161,8 @@ class Ops:
             return []
         memory = storage.memory
         by_id = {m.id: m for m in known if m.type == L.BLOB}
-        blob_ids = sorted({L.blob_id(thread_id, ns, ch, ver) for _, cp, _ in decoded
-                           for ch, ver in cp.get("channel_versions", {}).items()} - set(by_id))
+        needed = set().union(*(R.blob_needs(thread_id, ns, cp) for _, cp, _ in decoded))
+        blob_ids = sorted(needed - set(by_id))
         times = [m.created_at for m, _, _ in decoded]
 
         async def blobs() -> list[Message]:
@@ -278,8 +279,7 @@ class Ops:
             return
         latest = checkpoints[-1]
         keep_cid = latest.content["checkpoint_id"]
-        versions = R.decode_checkpoint(self.serde, latest).get("channel_versions", {})
-        keep_blobs = {L.blob_id(thread_id, ns, ch, ver) for ch, ver in versions.items()}
+        keep_blobs = R.blob_needs(thread_id, ns, R.decode_checkpoint(self.serde, latest))
         doomed = []
         for m in page.items:
             if m.type == L.CHECKPOINT and m.id != latest.id:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -19,10 +19,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from ...records import Message
 from . import _layout as L
 
-__all__ = ["blob_messages", "checkpoint_message", "config_of", "run_ref_message",
-           "to_tuple", "write_messages"]
+__all__ = ["blob_messages", "blob_needs", "checkpoint_message", "config_of", "inline",
+           "run_ref_message", "to_tuple", "write_messages"]
 
 _ROLE = "system"
+#: Longest string channel value stored inline in its checkpoint.
+INLINE_TEXT = 256
 
 
 def config_of(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -34,8 +36,10 @@ def checkpoint_message(
     serde: SerializerProtocol, thread_id: str, ns: str, checkpoint: Checkpoint,
     metadata: CheckpointMetadata, parent_id: str | None, at: _dt.datetime,
 ) -> Message:
-    """The checkpoint without its channel values (those are blobs)."""
+    """The checkpoint with its primitive channel values inline (see :func:`inline`); the
+    other values are blobs."""
     bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    bare["channel_values"] = inline(checkpoint)
     run_id = metadata.get("run_id")
     return Message(
         id=L.checkpoint_id_key(thread_id, ns, checkpoint["id"]),
@@ -50,13 +54,26 @@ def checkpoint_message(
     )
 
 
+def inline(checkpoint: Checkpoint) -> dict[str, Any]:
+    """Values kept in the checkpoint itself, as LangGraph's PostgreSQL saver does: None,
+    bools, numbers and strings up to ``INLINE_TEXT`` characters. Reading them needs no
+    blob, and a copy in every checkpoint costs little."""
+    versions = checkpoint.get("channel_versions", {})
+    return {k: v for k, v in checkpoint.get("channel_values", {}).items()
+            if k in versions and (v is None or isinstance(v, (bool, int, float))
+                                  or (isinstance(v, str) and len(v) <= INLINE_TEXT))}
+
+
 def blob_messages(
     serde: SerializerProtocol, thread_id: str, ns: str, values: Mapping[str, Any],
-    versions: ChannelVersions, at: _dt.datetime,
+    versions: ChannelVersions, at: _dt.datetime, skip: Collection[str] = (),
 ) -> list[Message]:
-    """One message per new channel version; a channel without a value is "empty"."""
+    """One message per new channel version (inline values excepted); a channel without a
+    value is "empty"."""
     out = []
     for channel, version in versions.items():
+        if channel in skip:
+            continue
         typed = serde.dumps_typed(values[channel]) if channel in values else ("empty", None)
         out.append(Message(
             id=L.blob_id(thread_id, ns, channel, version), thread_id=L.ns_thread(thread_id, ns),
@@ -110,8 +127,10 @@ def to_tuple(
     blobs: Mapping[str, Message], writes: Iterable[Message],
 ) -> CheckpointTuple:
     """A stored checkpoint with its channel values and pending writes."""
-    values = {}
+    values = dict(checkpoint.get("channel_values") or {})
     for channel, version in checkpoint.get("channel_versions", {}).items():
+        if channel in values:
+            continue
         blob = blobs.get(L.blob_id(thread_id, ns, channel, version))
         if blob is None:
             continue
@@ -129,3 +148,10 @@ def to_tuple(
         pending_writes=[(w.content["task_id"], w.content["channel"],
                          serde.loads_typed(L.unpack(w.content["value"]))) for w in ordered],
     )
+
+
+def blob_needs(thread_id: str, ns: str, checkpoint: Checkpoint) -> set[str]:
+    """Ids of the blobs a stored checkpoint's values are read from (not inline)."""
+    values = checkpoint.get("channel_values") or {}
+    return {L.blob_id(thread_id, ns, ch, ver)
+            for ch, ver in checkpoint.get("channel_versions", {}).items() if ch not in values}
