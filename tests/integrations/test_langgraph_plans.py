@@ -91,6 +91,7 @@ async def test_pg_checkpoint_reads_use_indexes(
             problems.append(f"Seq Scan: {summary(plan)}\n{statement}")
         if not any(n["Node Type"] in INDEX_SCANS for n in on_table):
             problems.append(f"no index scan: {summary(plan)}\n{statement}")
+    print("\n".join(report))
     assert not problems, "\n".join(problems + report)
 
 
@@ -103,6 +104,9 @@ async def test_dynamodb_checkpoint_reads_query_never_scan(
     store = await storage_for(backend)
     saver = AgentStorageSaver(store)
     ids = await _checkpoints(saver, 12)
+    with counting(store) as log:  # the resume read: one Query (values inline or in it)
+        latest = await saver.aget_tuple(CONFIG)
+    assert latest is not None and latest.pending_writes and log.ops == ["Query"], log.ops
     with counting(store) as log:
         await _read_paths(saver, ids)
         await saver.adelete_for_runs(["no-such-run"])
