@@ -51,7 +51,6 @@ class Ops:
 
     def __init__(self, serde: SerializerProtocol) -> None:
         self.serde = serde
-        self._known: set[str] = set()  # memory threads known to exist
 
     # -- writes -------------------------------------------------------------------------
 
@@ -209,7 +208,6 @@ class Ops:
         threads = await storage.memory.list_threads(resource_id=L.owner(thread_id), per_page=None)
         for t in threads.items:
             await storage.memory.delete_thread(t.id)
-            self._known.discard(t.id)
 
     async def delete_for_runs(self, storage: Storage, run_ids: Iterable[str]) -> None:
         memory = storage.memory
