@@ -4,6 +4,11 @@
   (``pip install "agent-storage[openai-agents]"``).
 * :mod:`agent_storage.integrations.langchain`: a ``BaseChatMessageHistory`` for
   langchain-core (``pip install "agent-storage[langchain]"``).
+* :mod:`agent_storage.integrations.langgraph`: a LangGraph ``BaseCheckpointSaver``
+  (``pip install "agent-storage[langgraph]"``).
+* :mod:`agent_storage.integrations.otel`: an OpenTelemetry SDK ``SpanExporter``
+  (``pip install "agent-storage[otel]"``); openai-agents tracing is
+  ``openai_agents.AgentStorageTracingProcessor``.
 
 Importing this package imports no framework; each submodule imports its own.
 """
