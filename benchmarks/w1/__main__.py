@@ -79,6 +79,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         file=sys.stderr,
     )
     backend = make_backend(args.url, args.pg_write)
+    backend.sync_api = args.sync_api
     runs: list[dict[str, Any]] = []
     for n in range(args.repeat):
         slot = await backend.slot(n)
@@ -283,6 +284,12 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=50,
         help="interleaved mode: slices per phase and target (C has 50 calls: 1 per slice)",
+    )
+    ap.add_argument(
+        "--sync-api",
+        action="store_true",
+        help="also run agent-storage's blocking facade (agent_storage.sync) on its own store;"
+        " the report's ours/sync is async calls/s over blocking calls/s",
     )
     ap.add_argument("--start-moto", action="store_true", help="run a moto server for dynamodb")
     args = ap.parse_args(argv)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+from .ours import OursSync
 from .phases import Target
 
 
@@ -30,6 +31,8 @@ class Slot:
 
 class Backend:
     kind = ""
+    #: also measure agent-storage's blocking facade (`--sync-api`) on its own fresh store
+    sync_api = False
 
     async def slot(self, n: int) -> Slot:
         raise NotImplementedError
@@ -69,7 +72,7 @@ class PgBackend(Backend):
         base = f"w1_bench_{os.getpid()}_{n}"
         admin = await asyncpg.connect(self._dsn("postgres"))
         try:
-            for db in (base + "_raw", base + "_ours"):
+            for db in self._dbs(base):
                 await admin.execute(f'DROP DATABASE IF EXISTS "{db}"')
                 await admin.execute(f'CREATE DATABASE "{db}"')
         finally:
@@ -78,13 +81,21 @@ class PgBackend(Backend):
         async def drop() -> None:
             conn = await asyncpg.connect(self._dsn("postgres"))
             try:
-                for db in (base + "_raw", base + "_ours"):
+                for db in self._dbs(base):
                     await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             finally:
                 await conn.close()
 
         raw = RawPg(self._dsn(base + "_raw"), self.write_mode)
-        return Slot(raw, urlunsplit(self.parts._replace(path="/" + base + "_ours")), [drop])
+        slot = Slot(raw, urlunsplit(self.parts._replace(path="/" + base + "_ours")), [drop])
+        if self.sync_api:
+            slot.extra.append(
+                OursSync(urlunsplit(self.parts._replace(path="/" + base + "_sync")))
+            )
+        return slot
+
+    def _dbs(self, base: str) -> tuple[str, ...]:
+        return (base + "_raw", base + "_ours") + ((base + "_sync",) if self.sync_api else ())
 
 
 class SqliteBackend(Backend):
@@ -111,7 +122,8 @@ class SqliteBackend(Backend):
             RawSqlite(os.path.join(d, "raw.db")),
             f"sqlite:///{os.path.join(d, 'ours.db')}",
             [rm],
-            extra=[RawStdlibSqlite(os.path.join(d, "sqlite3.db"))],
+            extra=[RawStdlibSqlite(os.path.join(d, "sqlite3.db"))]
+            + ([OursSync(f"sqlite:///{os.path.join(d, 'sync.db')}")] if self.sync_api else []),
         )
 
 

@@ -130,6 +130,19 @@ async def test_raw_and_ours_on_sqlite(tmp_path: Path) -> None:
         await backend.release(slot)
 
 
+async def test_sync_api_target_on_sqlite(tmp_path: Path) -> None:
+    """`--sync-api`: the blocking facade runs every phase beside the async API, checked."""
+    pytest.importorskip("agent_storage_sqlite")
+    backend = make_backend(f"sqlite:///{tmp_path / 'w1.db'}")
+    backend.sync_api = True
+    slot = await backend.slot(0)
+    assert [t.name for t in slot.extra] == ["sqlite3", "sync"]
+    try:
+        await _both(slot, generate(TINY))
+    finally:
+        await backend.release(slot)
+
+
 def test_stdlib_sqlite3_baseline_is_wal_full_and_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

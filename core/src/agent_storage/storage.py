@@ -76,9 +76,20 @@ class Storage:
 
     def get_domain(self, name: str) -> Domain | None:
         """The domain object, or None if the domain is disabled."""
+        return self._domain_for(name, None)
+
+    def _domain_for(self, name: str, loop: asyncio.AbstractEventLoop | None) -> Domain | None:
+        """get_domain for calls that will run on ``loop`` (None: the loop running here).
+
+        The blocking facade passes its private loop: its callers' threads may run a loop
+        of their own (a notebook, a sync helper inside async code), and following that one
+        would rebuild every connection on each call."""
         if name not in DOMAIN_NAMES:
             raise ValidationError(f"unknown domain {name!r}; expected one of {list(DOMAIN_NAMES)}")
-        self._follow_running_loop()
+        if loop is None:
+            self._follow_running_loop()
+        elif self._loop is not None and not self._closed and loop is not self._loop:
+            self._rebuild(loop)
         key = self._routes.get(name)
         if key is None:
             return None

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._cache import Target, _default_target, plan_store
 from ._plugins import state
 from .domains.memory import MemoryDomain, ThreadQuery
-from .errors import StorageClosedError
+from .errors import DomainNotAvailableError, StorageClosedError
 from .records import Page, Thread
 from .storage import Storage
 
@@ -334,28 +334,40 @@ class SyncStorage:
         return self._storage
 
     # Domains are built per access (cheap) so that a rebuilt store is always the one used.
+    # They are looked up for the facade's loop, not the caller's: a caller thread running
+    # its own loop (a notebook) would otherwise rebuild every connection on each call.
+    def _lookup(self, name: str) -> Any:
+        # Storage's own facade, same package: the one caller of this loop-explicit lookup.
+        return self._storage._domain_for(name, _runner().loop)  # noqa: SLF001
+
+    def _domain(self, name: str) -> Any:
+        domain = self._lookup(name)
+        if domain is None:
+            raise DomainNotAvailableError(f"the {name} domain is disabled in this store")
+        return domain
+
     @property
     def memory(self) -> SyncMemoryDomain:
-        return SyncMemoryDomain(self._storage.memory)
+        return SyncMemoryDomain(self._domain("memory"))
 
     @property
     def workflows(self) -> SyncDomain[WorkflowsDomain]:
-        return SyncDomain(self._storage.workflows)
+        return SyncDomain(self._domain("workflows"))
 
     @property
     def scores(self) -> SyncDomain[ScoresDomain]:
-        return SyncDomain(self._storage.scores)
+        return SyncDomain(self._domain("scores"))
 
     @property
     def observability(self) -> SyncDomain[ObservabilityDomain]:
-        return SyncDomain(self._storage.observability)
+        return SyncDomain(self._domain("observability"))
 
     @property
     def agents(self) -> SyncDomain[AgentsDomain]:
-        return SyncDomain(self._storage.agents)
+        return SyncDomain(self._domain("agents"))
 
     def get_domain(self, name: str) -> SyncDomain[Any] | None:
-        domain = self._storage.get_domain(name)
+        domain = self._lookup(name)
         if domain is None:
             return None
         if isinstance(domain, MemoryDomain):
