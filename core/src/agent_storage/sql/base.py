@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -53,6 +53,7 @@ from ..errors import (
 from ..naming import index_name
 from ..options import IndexSpec, StoreOptions
 from ..records import IndexInfo, MigrationReport, StoreStatus
+from ..retry import RetryPolicy
 from ..url import StoreURL
 from .tables import Codec, Tables, native_codec
 
@@ -261,29 +262,33 @@ class SqlBackend(Backend):
         ``fn`` may run more than once: a write that found the database busy is retried
         from the start with backoff (its transaction was rolled back).
         """
-        attempt = 0
-        while True:
-            try:
-                async with self.write_guard():
-                    async with self.engine.connect() as conn:
-                        await self.begin_write(conn)
-                        try:
-                            result = await fn(conn)
-                        except BaseException:
-                            with contextlib.suppress(Exception):
-                                await conn.rollback()
-                            raise
-                        await conn.commit()
-                        return result
-            except AgentStorageError:
-                raise
-            except Exception as exc:
-                attempt += 1
-                if attempt > self.busy_retries or not self.is_busy(exc):
+
+        async def attempt() -> T:
+            async with self.write_guard(), self.engine.connect() as conn:
+                await self.begin_write(conn)
+                try:
+                    result = await fn(conn)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await conn.rollback()
                     raise
-                delay = min(2.0, 0.01 * 2**attempt) * (0.5 + random.random())
-                sql_log.debug("database busy, retrying write in %.3fs", delay)
-                await asyncio.sleep(delay)
+                await conn.commit()
+                return result
+
+        return await self.busy_retry.run(attempt, retry_if=self.retry_busy,
+                                         on_retry=_log_retry)
+
+    @functools.cached_property
+    def busy_retry(self) -> RetryPolicy:
+        """How a write that found the database busy is retried: ``busy_retries`` more
+        tries, 20 ms doubling up to 2 s, equal jitter."""
+        return RetryPolicy(attempts=self.busy_retries + 1, base=0.02, cap=2.0,
+                           jitter="equal")
+
+    def retry_busy(self, exc: Exception) -> bool:
+        """``retry_if`` of :attr:`busy_retry`: a driver error that :meth:`is_busy` names
+        (never one of our own errors, which are answers, not accidents)."""
+        return not isinstance(exc, AgentStorageError) and self.is_busy(exc)
 
     # -- what the domains call ---------------------------------------------------------------
     # Domain code is written once against these two calls: ``fetch`` for a read statement
@@ -496,6 +501,10 @@ class SaTx(Tx):
     def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.conn.execute(stmt, rows)
+
+
+def _log_retry(exc: Exception, attempt: int, delay: float) -> None:
+    sql_log.debug("database busy (%s), retrying write in %.3fs", type(exc).__name__, delay)
 
 
 def _install_debug_logging(engine: AsyncEngine) -> None:

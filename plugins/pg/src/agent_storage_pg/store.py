@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import random
 import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -255,19 +254,15 @@ class PgBackend(SqlBackend):
         prep = self.prepared_read(stmt)
         if prep is not None and self._instrumented():
             prep = None
-        attempt = 0
-        while True:
-            try:
-                if prep is not None:  # straight on asyncpg (see _fast)
-                    return await self._direct("fetchrow", prep, params)
-                async with self.engine.connect() as conn:
-                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    return (await conn.execute(stmt, params)).first()
-            except Exception as exc:
-                attempt += 1
-                if attempt > self.busy_retries or not self.is_busy(exc):
-                    raise
-                await asyncio.sleep(min(2.0, 0.01 * 2**attempt) * (0.5 + random.random()))
+
+        async def attempt() -> Any:
+            if prep is not None:  # straight on asyncpg (see _fast)
+                return await self._direct("fetchrow", prep, params)
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return (await conn.execute(stmt, params)).first()
+
+        return await self.busy_retry.run(attempt, retry_if=self.retry_busy)
 
     def domain(self, name: str) -> Domain:
         if name == "memory" and "memory" not in self._domains:
