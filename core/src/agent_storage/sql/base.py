@@ -352,8 +352,8 @@ class SqlBackend(Backend):
         """Make sure the store is initialised (or checked, with ``disable_init``) the way
         every domain call does, before index management touches the tables."""
         # Our own Domain's readiness hook (Storage's loop check and init); no public one
-        # yet. RUF100: until the lint config enables SLF001.
-        await self.domain("memory")._ready()  # noqa: SLF001, RUF100
+        # yet.
+        await self.domain("memory")._ready()  # noqa: SLF001
 
     def reset_initialized(self) -> None:
         """Forget that init ran: the next call runs it (and pending migrations) again."""
