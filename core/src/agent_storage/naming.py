@@ -72,10 +72,13 @@ def index_name(name: str, schema: str | None = None) -> str:
 
 
 def quote_identifier(name: str) -> str:
-    """``name`` checked (:func:`check_identifier`) and double-quoted for SQL: the one place
-    identifiers are quoted for hand-written statements (the checked alphabet holds no
-    quote, so nothing needs escaping)."""
-    return f'"{check_identifier(name)}"'
+    """``name`` double-quoted for SQL: the one place identifiers are quoted for
+    hand-written statements. Only the alphabet of :func:`check_identifier` is accepted
+    (so nothing needs escaping; InvalidIdentifierError otherwise); the length is checked
+    where names are built (PostgreSQL's limit is no concern of SQLite's backup names)."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        check_identifier(name, "identifier")  # raises with the usual message
+    return f'"{name}"'
 
 
 def qualified_name(name: str, schema: str | None = None) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_storage.domains.memory import MessageSelect, Ordered
 from agent_storage.errors import ThreadNotFoundError
+from agent_storage.naming import qualified_name
 from agent_storage.records import UNSET, Message, Resource, Thread
 from agent_storage.sql.base import Tx
 from agent_storage.sql.memory import SqlMemory
@@ -49,13 +50,9 @@ _FOREIGN_KEY_VIOLATION = "23503"
 _UPSERT_AFTER_CONFLICT = 64
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _table(table: Any) -> str:
     """The quoted, schema-qualified name of a SQLAlchemy Table."""
-    return f"{_q(table.schema)}.{_q(table.name)}" if table.schema else _q(table.name)
+    return qualified_name(table.name, table.schema)
 
 
 def _on_conflict(upsert: bool) -> str:

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent_storage.errors import AgentStorageError
+from agent_storage.naming import quote_identifier
 from agent_storage.options import StoreOptions
 from agent_storage.spi import Domain
 from agent_storage.sql.base import SqlBackend
@@ -107,7 +108,7 @@ class PgBackend(SqlBackend):
             return  # no CREATE privilege needed when the schema is already there
         try:
             async with conn.begin_nested():
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}"))
         except sa_exc.IntegrityError:
             # Another store (other table prefix, other lock key) created it this instant.
             pass
