@@ -57,6 +57,8 @@ QUICKSTART_OUTPUT = [
     "[0.9]",
     "['agent.run', 'llm.call']",
     "4",
+    "['r1']",
+    "['r1', 'r2', 'r4']",
 ]
 
 

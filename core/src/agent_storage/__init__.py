@@ -7,6 +7,7 @@
 
 from ._cache import close_all, open_store
 from .backend import CAPABILITIES, Backend, IndexManager
+from .embedders import Embedder
 from .errors import (
     AgentNotFoundError,
     AgentStorageError,
@@ -56,6 +57,7 @@ from .records import (
 )
 from .storage import Storage
 from .url import StoreURL, parse_url
+from .vectors import EmbedderMismatchError, EmbeddingError, Recall, ScoredMessage
 
 __version__ = "0.1.0"
 
@@ -72,6 +74,9 @@ __all__ = [
     "ConfigurationError",
     "DomainNotAvailableError",
     "DuplicateSchemeError",
+    "Embedder",
+    "EmbedderMismatchError",
+    "EmbeddingError",
     "Include",
     "IndexInfo",
     "IndexManager",
@@ -88,12 +93,14 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "Page",
+    "Recall",
     "RecordTooLargeError",
     "Resource",
     "Retention",
     "RunNotFoundError",
     "SchemaNotInitializedError",
     "Score",
+    "ScoredMessage",
     "Span",
     "SpanUpdate",
     "Storage",

@@ -219,6 +219,10 @@ class StoreOptions:
     endpoint_url: str | None = field(default=None, validator=_opt_str)
     create_table: bool = field(default=False, validator=_bool)
     ttl_attribute: str = field(default="ttl", validator=_identifier_or_none("ttl_attribute"))
+    # Semantic recall (docs/recall.md): the Embedder, the text hook, no approximate index.
+    embedder: Any = None
+    embed_text: Any = None
+    exact_search: bool = field(default=False, validator=_bool)
     # Backend-specific options of third-party plugins, checked by the plugin.
     extra: Mapping[str, Any] = field(factory=dict)
 
@@ -240,7 +244,8 @@ class StoreOptions:
 
 #: Options every backend accepts.
 COMMON_OPTIONS: Final = frozenset(
-    {"table_prefix", "indexes", "skip_default_indexes", "disable_init", "retention", "debug"}
+    {"table_prefix", "indexes", "skip_default_indexes", "disable_init", "retention", "debug",
+     "embedder", "embed_text", "exact_search"}
 )
 _FIELDS: Final = {a.name: a for a in attrs.fields(StoreOptions)}
 _BOOL_TEXT: Final = {
@@ -257,7 +262,7 @@ _BOOL_TEXT: Final = {
 
 def _coerce(name: str, text: str) -> Any:
     """Turn a URL query string into the option's type."""
-    if name in {"skip_default_indexes", "disable_init", "debug", "create_table"}:
+    if name in {"skip_default_indexes", "disable_init", "debug", "create_table", "exact_search"}:
         if text.lower() not in _BOOL_TEXT:
             raise ConfigurationError(f"{name}: expected true/false, got {text!r}")
         return _BOOL_TEXT[text.lower()]
@@ -273,7 +278,7 @@ def _coerce(name: str, text: str) -> Any:
             raise ConfigurationError(f"{name}: expected a number, got {text!r}") from None
     if name == "ssl":
         return _BOOL_TEXT.get(text.lower(), text)
-    if name in {"indexes", "retention", "engine", "extra"}:
+    if name in {"indexes", "retention", "engine", "extra", "embedder", "embed_text"}:
         raise ConfigurationError(f"{name}: cannot be given in the URL; pass it as a keyword")
     return text
 

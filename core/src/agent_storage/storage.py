@@ -201,7 +201,16 @@ class Storage:
                 raise
             except Exception as exc:
                 raise BackendError(f"init failed: {type(exc).__name__}: {exc}") from exc
+        await self._init_vectors()
         self._initialized = True
+
+    async def _init_vectors(self) -> None:
+        """With an embedder: create the vector tables/index and check the recorded model."""
+        domain = self.get_domain("memory")
+        cfg = None if domain is None else domain._vector_config()  # type: ignore[attr-defined]
+        if cfg is not None:
+            await domain._init_vectors(cfg)  # type: ignore[union-attr]
+            domain._vectors_ok = True  # type: ignore[union-attr]
 
     async def _ready(self) -> None:
         """Called by every domain call: right loop, initialised (or checked) store."""

@@ -27,6 +27,7 @@ from ..records import (
     ThreadStats,
 )
 from ..serde import check_id, check_json, check_text, utcnow
+from ..vectors._domain import VectorMemory
 from ._base import (
     Domain,
     check_direction,
@@ -127,7 +128,7 @@ def _sort_key(item: Ordered) -> tuple[_dt.datetime, int]:
     return item[1].created_at, item[0]
 
 
-class MemoryDomain(Domain):
+class MemoryDomain(VectorMemory, Domain):
     """Threads, messages and resources."""
 
     name = "memory"
@@ -360,6 +361,9 @@ class MemoryDomain(Domain):
             return []
         if self._storage is not None:
             batch = self._storage._before_save_messages(batch)
+        vectors = self._vector_config()
+        if vectors is not None:  # embedded before, stored in, the transaction
+            return await self._save_embedded(vectors, batch)
         await self._ready()
         return await self._save_messages(batch, now=utcnow())
 
@@ -381,9 +385,12 @@ class MemoryDomain(Domain):
         if not items:
             return []
         await self._ready()
-        return [
-            m for _, m in sorted(await self._update_messages(items, now=utcnow()), key=_sort_key)
-        ]
+        updated = sorted(await self._update_messages(items, now=utcnow()), key=_sort_key)
+        vectors = self._vector_config()
+        if vectors is not None:  # text changed: its vector follows (see docs/recall.md)
+            changed = {u.id for u in items if u.content is not UNSET}
+            await self._reembed(vectors, [m for _, m in updated if m.id in changed])
+        return [m for _, m in updated]
 
     @public
     async def delete_messages(self, message_ids: Iterable[str]) -> int:
@@ -480,7 +487,11 @@ class MemoryDomain(Domain):
             evolve(m, id=str(uuid.uuid4()), thread_id=thread.id, resource_id=owner)
             for _, m in picked
         ]
-        return await self._create_thread_with_messages(thread, copies)
+        created = await self._create_thread_with_messages(thread, copies)
+        if copies and self._vector_config() is not None:
+            await self._copy_vectors([(m.id, c.id) for (_, m), c in zip(picked, copies,
+                                                                        strict=True)])
+        return created
 
     # -- resources ---------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from ..domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter, ThreadSelect
 from ..errors import ThreadNotFoundError, ValidationError
 from ..records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
+from ..vectors._sql import SqlVectors
 from ._common import SqlDomain, _first, json_filter
 from .base import Tx
 from .rows import trusted
@@ -39,7 +40,7 @@ _Message = trusted(Message)
 _Resource = trusted(Resource)
 
 
-class SqlMemory(SqlDomain, MemoryDomain):
+class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
     """MemoryDomain primitives over SQLAlchemy Core."""
 
     def __init__(self, backend: Any) -> None:
@@ -486,36 +487,37 @@ class SqlMemory(SqlDomain, MemoryDomain):
             tx.execute(stmt, {"tid": tid, "keep": keep})
 
     async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
+        return await self.b.transact(lambda tx: self._write_messages(tx, messages, now))
+
+    def _write_messages(self, tx: Tx, messages: list[Message], now: _dt.datetime
+                        ) -> list[Message]:
+        """The body of ``_save_messages`` in an open transaction (vectors add to it)."""
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         c = self.c
         json, ts = c.json, c.ts
         upsert, insert = self._upsert_messages(), self._insert_messages()
         keep = self.b.retention.max_messages_per_thread
-
-        def run(tx: Tx) -> list[Message]:
-            owners = self._claim(tx, thread_ids, now)
-            if len(owners) != len(thread_ids):
-                missing = [t for t in thread_ids if t not in owners]
-                raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
-            stored = list(messages)
-            rows = []
-            for i, m in enumerate(messages):
-                owner = owners[m.thread_id]  # a message always belongs to its thread's owner
-                if owner != m.resource_id:
-                    stored[i] = m = _Message(
-                        id=m.id, thread_id=m.thread_id, role=m.role, content=m.content,
-                        type=m.type, resource_id=owner, metadata=m.metadata,
-                        created_at=m.created_at)
-                metadata = m.metadata
-                rows.append((m.id, m.thread_id, owner, m.role, m.type, json(m.content),
-                             json(metadata if type(metadata) is dict else dict(metadata)),
-                             ts(m.created_at)))
-            tx.insert_many(upsert, _MESSAGE_COLUMNS, rows, plain=insert)
-            if keep is not None:
-                self._prune(tx, thread_ids, keep)
-            return stored
-
-        return await self.b.transact(run)
+        owners = self._claim(tx, thread_ids, now)
+        if len(owners) != len(thread_ids):
+            missing = [t for t in thread_ids if t not in owners]
+            raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
+        stored = list(messages)
+        rows = []
+        for i, m in enumerate(messages):
+            owner = owners[m.thread_id]  # a message always belongs to its thread's owner
+            if owner != m.resource_id:
+                stored[i] = m = _Message(
+                    id=m.id, thread_id=m.thread_id, role=m.role, content=m.content,
+                    type=m.type, resource_id=owner, metadata=m.metadata,
+                    created_at=m.created_at)
+            metadata = m.metadata
+            rows.append((m.id, m.thread_id, owner, m.role, m.type, json(m.content),
+                         json(metadata if type(metadata) is dict else dict(metadata)),
+                         ts(m.created_at)))
+        tx.insert_many(upsert, _MESSAGE_COLUMNS, rows, plain=insert)
+        if keep is not None:
+            self._prune(tx, thread_ids, keep)
+        return stored
 
     async def _update_messages(
         self, updates: list[MessageUpdate], *, now: _dt.datetime

@@ -40,6 +40,9 @@ class State:
         self.messages: dict[str, tuple[int, Message]] = {}      # id -> (seq, Message)
         self.by_thread: dict[str, list[tuple[_dt.datetime, int, str]]] = {}  # sorted keys
         self.seq = 0
+        # semantic recall: message id -> MemoryVector; (model, dimensions) once recorded
+        self.vectors: dict[str, Any] = {}
+        self.vector_model: tuple[str, int] | None = None
         # workflows: (workflow_name, run_id) -> WorkflowRun; run_id -> names
         self.runs: dict[tuple[str, str], WorkflowRun] = {}
         self.run_names: dict[str, set[str]] = {}

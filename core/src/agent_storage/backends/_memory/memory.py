@@ -19,6 +19,7 @@ from ...domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter
 from ...errors import ThreadNotFoundError, ValidationError
 from ...records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
 from ._state import State, clone, json_copy, metadata_matches, ttl_cutoff
+from .vectors import MemoryVectors
 
 if TYPE_CHECKING:
     from ..memory import MemoryBackend
@@ -42,7 +43,7 @@ def _remove_key(keys: list[Key], key: Key) -> None:
         del keys[i]
 
 
-class MemoryMemory(MemoryDomain):
+class MemoryMemory(MemoryVectors, MemoryDomain):
     def __init__(self, backend: MemoryBackend, state: State) -> None:
         self._backend = backend
         self._st = state
