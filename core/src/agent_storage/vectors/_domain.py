@@ -176,9 +176,10 @@ class VectorMemory:
         """The context for an agent's next turn: the thread's ``last`` messages plus the
         ``top_k`` messages most similar to ``query`` (other than those ``last`` ones) with
         ``message_range`` neighbours on each side in their own threads, de-duplicated and
-        chronological (``.messages``), and the hits, best first (``.hits``). ``scope="resource"`` searches every thread
-        of the thread's owner; ``"thread"`` only this thread. With ``resource_id``, a
-        thread of another owner is not found (ThreadNotFoundError)."""
+        chronological (``.messages``), and the hits, best first (``.hits``).
+        ``scope="resource"`` searches every thread of the thread's owner; ``"thread"`` only
+        this thread. With ``resource_id``, a thread of another owner is not found
+        (ThreadNotFoundError)."""
         cfg = self._need_vectors()
         check_id(thread_id, "thread_id")
         owner = None if resource_id is None else check_id(resource_id, "resource_id")
@@ -234,24 +235,25 @@ class VectorMemory:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError(f"batch_size: expected an int >= 1, got {batch_size!r}")
         await self._vectors_ready(cfg)
-        after: str | None = None
+        cursor: Any = None
         scanned = embedded = 0
         while True:
-            page = await self._scan_vectors(after=after, limit=batch_size, resource_id=owner)
-            if not page:
-                return embedded
-            after = page[-1][0].id
+            page, cursor = await self._scan_vectors(cursor=cursor, limit=batch_size,
+                                                    resource_id=owner)
             scanned += len(page)
             stale = []
             for message, stored in page:
                 text = cfg.text(message)
                 if (digest(text) if text else None) != stored:
                     stale.append(message)
-            if stale:
-                await self._save_vectors(await self._vector_rows(cfg, stale))
-                embedded += len(stale)
+            for i in range(0, len(stale), batch_size):
+                chunk = stale[i:i + batch_size]
+                await self._save_vectors(await self._vector_rows(cfg, chunk))
+                embedded += len(chunk)
             if progress is not None:
                 progress(scanned, embedded)
+            if cursor is None:
+                return embedded
 
     async def _query_vector(self, cfg: VectorConfig, query: Any) -> Vector:
         if isinstance(query, str):
@@ -300,10 +302,12 @@ class VectorMemory:
         raise NotSupportedError(f"the {type(self).__name__} backend does not store vectors")
 
     async def _scan_vectors(
-        self, *, after: str | None, limit: int, resource_id: str | None
-    ) -> list[tuple[Message, str | None]]:
-        """Up to ``limit`` messages (of ``resource_id`` if given) with id > ``after`` in id
-        order, each with the digest of its stored vector (None: no vector)."""
+        self, *, cursor: Any, limit: int, resource_id: str | None
+    ) -> tuple[list[tuple[Message, str | None]], Any]:
+        """A page of about ``limit`` messages (of ``resource_id`` if given), each with the
+        digest of its stored vector (None: no vector), and the cursor of the next page
+        (None: this was the last). ``cursor`` is None for the first page, else a value
+        this method returned; every message is visited once."""
         raise NotSupportedError(f"the {type(self).__name__} backend does not store vectors")
 
 

@@ -195,8 +195,9 @@ class SqlVectors(SqlDomain, VectorMemory):
         return [(s, by_seq[seq]) for s, seq in scored if seq in by_seq]
 
     async def _scan_vectors(
-        self, *, after: str | None, limit: int, resource_id: str | None
-    ) -> list[tuple[Message, str | None]]:
+        self, *, cursor: Any, limit: int, resource_id: str | None
+    ) -> tuple[list[tuple[Message, str | None]], Any]:
+        after = cursor  # keyset on the messages' unique id
         where = ["m.id > :after"] if after is not None else []
         if resource_id is not None:
             where.append("m.resource_id = :rid")
@@ -209,4 +210,5 @@ class SqlVectors(SqlDomain, VectorMemory):
             "ORDER BY m.id LIMIT :limit"))
         rows = await self.b.fetch(stmt, {"after": after, "rid": resource_id, "limit": limit})
         messages = self._ordered([r[:9] for r in rows])  # type: ignore[attr-defined]
-        return [(m, r[9]) for (_, m), r in zip(messages, rows, strict=True)]
+        page = [(m, r[9]) for (_, m), r in zip(messages, rows, strict=True)]
+        return page, (page[-1][0].id if len(page) == limit else None)

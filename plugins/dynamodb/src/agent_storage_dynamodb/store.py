@@ -94,7 +94,7 @@ class DynamoBackend(Backend):
 
     def _build_domain(self, name: str) -> Domain:
         if name == "memory":
-            from .memory import DynamoMemory
+            from .vectors import VectorDynamoMemory as DynamoMemory
 
             return DynamoMemory(self)
         if name == "workflows":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...records import Message
 from ...vectors._domain import VectorConfig, VectorMemory, VectorRow
@@ -116,8 +116,9 @@ class MemoryVectors(VectorMemory):
             return [(s, (found[i][0], clone(found[i][1]))) for i, s in top]
 
     async def _scan_vectors(
-        self, *, after: str | None, limit: int, resource_id: str | None
-    ) -> list[tuple[Message, str | None]]:
+        self, *, cursor: Any, limit: int, resource_id: str | None
+    ) -> tuple[list[tuple[Message, str | None]], Any]:
+        after = cursor  # keyset on message id
         with self._st.lock:
             ids = sorted(mid for mid, (_, m) in self._st.messages.items()
                          if (after is None or mid > after)
@@ -127,5 +128,5 @@ class MemoryVectors(VectorMemory):
                 entry = self._live_vector(mid)
                 out.append((clone(self._st.messages[mid][1]), None if entry is None
                             else entry[2]))
-            return out
+            return out, (ids[-1] if len(ids) == limit else None)
 
