@@ -36,6 +36,7 @@ from sqlalchemy.types import Boolean, DateTime, Text
 
 from . import _errors, _json
 from ._fast import PgPrepared
+from ._vectors import PgVectors
 
 if TYPE_CHECKING:
     from .store import PgBackend
@@ -66,7 +67,7 @@ def _on_conflict(upsert: bool) -> str:
                     metadata = excluded.metadata, created_at = excluded.created_at"""
 
 
-class PgMemory(SqlMemory):
+class PgMemory(PgVectors, SqlMemory):
     """SqlMemory with a one-statement ``_save_messages`` and a direct last-N read."""
 
     _last_prep: PgPrepared | None = None
