@@ -137,7 +137,8 @@ def test_readme_names_every_tox_env() -> None:
     env_list = re.search(r"^env_list\s*=\s*(.+)$", ini, re.M)
     assert env_list
     envs = [e.strip() for e in env_list.group(1).split(",")]
-    assert envs == ["lint", "type", "core", "sqlite", "pg", "dynamodb", "integrations", "bench",
+    assert envs == ["lint", "type", "core", "sqlite", "pg", "dynamodb", "integrations",
+                    "vectors", "bench",
                     "ui"]
     assert f"({', '.join(envs)})" in " ".join(section("Two commands").split())
     for env in envs:
