@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent_storage.cli._cmd_check",
     "agent_storage.cli._cmd_copy",
     "agent_storage.cli._cmd_dynamodb_table_spec",
+    "agent_storage.cli._cmd_embed",
     "agent_storage.ui._command",
 )
 

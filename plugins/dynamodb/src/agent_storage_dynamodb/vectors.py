@@ -23,9 +23,14 @@ from typing import TYPE_CHECKING, Any, Final
 from agent_storage.domains.memory import ThreadFilter, ThreadSelect
 from agent_storage.errors import ValidationError
 from agent_storage.records import Message, MessageUpdate
-from agent_storage.vectors._domain import VectorConfig, VectorRow
-from agent_storage.vectors._math import Vector, pack, top_scores
-from agent_storage.vectors._types import EmbedderMismatchError
+from agent_storage.vectors.backend import (
+    EmbedderMismatchError,
+    Vector,
+    VectorConfig,
+    VectorRow,
+    pack,
+    top_scores,
+)
 
 from .client import is_condition_failed
 from .expr import AV, Expr, Item, N, Projection, S

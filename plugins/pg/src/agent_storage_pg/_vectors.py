@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from agent_storage.errors import NotSupportedError
 from agent_storage.naming import check_identifier
-from agent_storage.vectors._domain import VectorConfig
-from agent_storage.vectors._math import SCORE_DIGITS, Vector, best
-from agent_storage.vectors._sql import SqlVectors
+from agent_storage.vectors.backend import SCORE_DIGITS, Vector, VectorConfig, best
+from agent_storage.vectors.sql import SqlVectors
 from sqlalchemy import text
 
 if TYPE_CHECKING:
