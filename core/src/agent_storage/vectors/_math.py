@@ -8,6 +8,7 @@ pgvector rank the same messages identically.
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from collections.abc import Callable, Sequence
@@ -21,12 +22,13 @@ __all__ = ["Vector", "check_vector", "pack", "score", "top_scores", "unpack"]
 Vector = tuple[float, ...]
 
 SCORE_DIGITS = 6
+_SCALE = 10.0**SCORE_DIGITS
 
 
 def check_vector(value: Any, dimensions: int, what: str = "vector") -> Vector:
     """``value`` as a unit-length float32 vector; EmbeddingError when it has the wrong
     length, a NaN or infinite component, or is all zeros."""
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence | array):
+    if isinstance(value, str | bytes) or not hasattr(value, "__len__"):
         try:
             value = list(value)
         except TypeError:
@@ -35,14 +37,18 @@ def check_vector(value: Any, dimensions: int, what: str = "vector") -> Vector:
     if len(value) != dimensions:
         raise EmbeddingError(f"{what}: expected {dimensions} dimensions, got {len(value)}")
     try:
-        floats = [float(x) for x in value]
+        floats = list(map(float, value))
     except (TypeError, ValueError):
         raise EmbeddingError(f"{what}: every component must be a number") from None
-    norm = math.sqrt(math.fsum(x * x for x in floats))
-    if not math.isfinite(norm):
+    if not math.isfinite(sum(floats)):
         raise EmbeddingError(f"{what}: has a NaN or infinite component")
+    norm = math.hypot(*floats)
     if norm == 0.0:
         raise EmbeddingError(f"{what}: is all zeros (it has no direction to compare)")
+    if not math.isfinite(norm):  # components too large to square: scale first
+        top = max(map(abs, floats))
+        floats = [x / top for x in floats]
+        norm = math.hypot(*floats)
     return tuple(array("f", [x / norm for x in floats]))
 
 
@@ -68,9 +74,15 @@ def unpack(blob: bytes) -> array[float]:
     return data
 
 
+def rounded(value: float) -> float:
+    """A score rounded to SCORE_DIGITS decimals, as ``numpy.round`` does it (half to even
+    of the scaled value), so the pure-Python and numpy paths agree."""
+    return round(value * _SCALE) / _SCALE
+
+
 def score(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine similarity of two unit vectors, rounded like every backend's."""
-    return round(math.fsum(x * y for x, y in zip(a, b, strict=True)), SCORE_DIGITS)
+    return rounded(math.fsum(x * y for x, y in zip(a, b, strict=True)))
 
 
 def _numpy() -> Any:
@@ -92,7 +104,7 @@ def top_scores(
     if np is not None and len(blobs) > 16:
         matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), len(query))
         raw = matrix.astype(np.float64) @ np.asarray(query, dtype=np.float64)
-        scores = [round(float(s), SCORE_DIGITS) for s in raw]
+        scores = (np.rint(raw * _SCALE) / _SCALE).tolist()
     else:
         scores = [score(query, unpack(b)) for b in blobs]
     return best(scores, top_k, min_score, key)
@@ -101,9 +113,12 @@ def top_scores(
 def best(scores: Sequence[float], top_k: int, min_score: float | None,
          key: Callable[[int], Any] | None = None) -> list[tuple[int, float]]:
     """The ``top_k`` best (index, score), best first; ties by ``key(index)`` (default:
-    index order)."""
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], key(i) if key else i))
-    out = [(i, scores[i]) for i in order[:top_k]]
+    index order). Only the candidates at or above the k-th score are sorted."""
+    if not scores or top_k <= 0:
+        return []
+    floor = heapq.nlargest(top_k, scores)[-1]
     if min_score is not None:
-        out = [(i, s) for i, s in out if s >= min_score]
-    return out
+        floor = max(floor, min_score)
+    picked = [i for i, s in enumerate(scores) if s >= floor]
+    picked.sort(key=lambda i: (-scores[i], key(i) if key else i))
+    return [(i, scores[i]) for i in picked[:top_k]]

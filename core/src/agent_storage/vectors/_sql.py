@@ -24,7 +24,7 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 
 from ..naming import check_identifier
 from ..records import Message
@@ -187,10 +187,10 @@ class SqlVectors(SqlDomain, VectorMemory):
         if not scored:
             return []
         ms = self.t.messages
-        from sqlalchemy import select
-
+        stmt = self._vsql("hits", lambda: select(*self.msg_cols).where(  # type: ignore[attr-defined]
+            ms.c.seq.in_(bindparam("seqs", expanding=True))))
         got = self._ordered(await self.b.fetch(  # type: ignore[attr-defined]
-            select(*self.msg_cols).where(ms.c.seq.in_([seq for _, seq in scored]))))  # type: ignore[attr-defined]
+            stmt, {"seqs": [seq for _, seq in scored]}))
         by_seq = {seq: (seq, m) for seq, m in got}
         return [(s, by_seq[seq]) for s, seq in scored if seq in by_seq]
 

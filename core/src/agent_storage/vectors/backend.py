@@ -5,7 +5,17 @@ format, exact ranking, and the error for a store of another model."""
 from __future__ import annotations
 
 from ._domain import VectorConfig, VectorMemory, VectorRow
-from ._math import SCORE_DIGITS, Vector, best, check_vector, pack, score, top_scores, unpack
+from ._math import (
+    SCORE_DIGITS,
+    Vector,
+    best,
+    check_vector,
+    pack,
+    rounded,
+    score,
+    top_scores,
+    unpack,
+)
 from ._text import digest
 from ._types import EmbedderMismatchError
 
@@ -20,6 +30,7 @@ __all__ = [
     "check_vector",
     "digest",
     "pack",
+    "rounded",
     "score",
     "top_scores",
     "unpack",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from agent_storage.errors import NotSupportedError
 from agent_storage.naming import check_identifier
-from agent_storage.vectors.backend import SCORE_DIGITS, Vector, VectorConfig, best
+from agent_storage.vectors.backend import Vector, VectorConfig, best, rounded
 from agent_storage.vectors.sql import SqlVectors
 from sqlalchemy import text
 
@@ -111,7 +111,7 @@ class PgVectors(SqlVectors):
             return tx.rows(stmt, params)
 
         rows = await self.b.transact(run)
-        scores = [round(float(r[1]), SCORE_DIGITS) for r in rows]
+        scores = [rounded(float(r[1])) for r in rows]
         top = best(scores, top_k, min_score, key=lambda i: -rows[i][0])
         return await self._hits([(s, rows[i][0]) for i, s in top])
 
