@@ -63,7 +63,7 @@ class SqlVectors(SqlDomain, VectorMemory):
         return self._stmt(("vectors", key), build)
 
     def _embedding_type(self, cfg: VectorConfig) -> str:
-        return "BLOB" if self.sqlite else "BYTEA"
+        return "BLOB" if self.b.dialect_name == "sqlite" else "BYTEA"
 
     def _embedding_param(self) -> str:
         """SQL for the bound embedding ``:emb`` (PostgreSQL casts to vector)."""
