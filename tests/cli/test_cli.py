@@ -16,7 +16,7 @@ from agent_storage.cli._output import rich_available
 Run = Callable[..., Any]  # the cli / cli_process fixtures of conftest.py
 
 COMMANDS = ("demo", "backends", "init", "migrate", "status", "indexes", "threads", "messages",
-            "check", "copy", "dynamodb-table-spec", "ui")
+            "check", "copy", "dynamodb-table-spec", "embed", "ui")
 
 
 def one_error_line(err: str, kind: str) -> str:

@@ -32,6 +32,7 @@ CAPABILITIES: Final = frozenset(
         "engine",  # storage.engine (SQLAlchemy AsyncEngine)
         "client",  # storage.client (aiobotocore client)
         "ttl",  # Retention.ttl honoured
+        "vectors",  # open_store(embedder=...): search_messages, recall, embed_missing
     }
 )
 

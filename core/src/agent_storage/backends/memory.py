@@ -73,7 +73,7 @@ def register_backends(register):  # type: ignore[no-untyped-def]
 class MemoryBackend(Backend):
     """Every domain kept in process memory; see the module docstring for data lifetime."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"persistent", "ttl"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"persistent", "ttl", "vectors"})
 
     def __init__(self, url: StoreURL, options: StoreOptions) -> None:
         super().__init__(url, options)

@@ -109,7 +109,7 @@ class SqlBackend(Backend):
 
     dialect_name: ClassVar[str] = "postgresql"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"indexes", "migrations", "persistent", "multi_process", "engine", "ttl"}
+        {"indexes", "migrations", "persistent", "multi_process", "engine", "ttl", "vectors"}
     )
     #: Retries of a write that hit a busy/locked database (``is_busy``).
     busy_retries: ClassVar[int] = 8

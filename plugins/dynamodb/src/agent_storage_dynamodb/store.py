@@ -53,7 +53,7 @@ class DynamoBackend(Backend):
     #: one transaction; "chunked" writes it as several transactions.
     extra_options: ClassVar[tuple[str, ...]] = ("batch_mode",)
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"persistent", "multi_process", "client", "ttl"}
+        {"persistent", "multi_process", "client", "ttl", "vectors"}
     )
 
     def __init__(self, url: StoreURL, options: StoreOptions) -> None:

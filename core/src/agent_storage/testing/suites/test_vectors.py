@@ -28,7 +28,10 @@ from agent_storage import (
 from agent_storage.embedders import DeterministicTestEmbedder
 from agent_storage.testing._helpers import ids, make_thread, ts
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
+# A backend without vectors (e.g. one built on the generic record store) declares no
+# "vectors" capability and these cases are skipped for it, with the reason.
+pytestmark = [pytest.mark.asyncio(loop_scope="function"),
+              pytest.mark.agent_storage_requires("vectors")]
 
 NAME = "My name is Ada Lovelace"
 QUESTION = "What's my name?"
