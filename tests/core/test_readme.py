@@ -138,8 +138,7 @@ def test_readme_names_every_tox_env() -> None:
     assert env_list
     envs = [e.strip() for e in env_list.group(1).split(",")]
     assert envs == ["lint", "type", "core", "sqlite", "pg", "dynamodb", "integrations",
-                    "vectors", "bench",
-                    "ui"]
+                    "vectors", "bench", "ui"]
     assert f"({', '.join(envs)})" in " ".join(section("Two commands").split())
     for env in envs:
         assert f"[testenv:{env}]" in ini
