@@ -555,21 +555,44 @@ class _Copier:
         threads = _Counter(self.sink, "threads", await src.threads().count(), "copy")
         messages = _Counter(self.sink, "messages", (await src.stats()).message_count, "copy")
         await dst._ready()
+        # Chunks of about `batch` messages (or threads) go through the destination's bulk
+        # hook: one transaction per chunk on SQL backends. Threads keep their own
+        # updated_at (the hook writes messages without stamping the copy time).
+        chunk: list[tuple[Thread, Sequence[Any]]] = []
+        finished: list[Thread] = []  # threads whose every message is in `chunk`
+        size = 0
+
+        async def flush() -> None:
+            nonlocal size
+            if chunk:
+                await _primitive(dst, dst._bulk_save_threads(chunk))
+            for _, items in chunk:
+                for m in items:
+                    self.digests["messages"].add(m)
+                self.copied["messages"] += len(items)
+                messages.add(len(items))
+            for thread in finished:
+                self.digests["threads"].add(thread)
+            self.copied["threads"] += len(finished)
+            threads.add(len(finished))
+            chunk.clear()
+            finished.clear()
+            size = 0
+
         async for batch in self.reader.threads():
             for thread in batch:
-                await dst.save_thread(thread)
+                queued = False
                 async for items in self.reader.messages(thread.id):
-                    # The primitive takes `now`: the thread's own updated_at, so writing its
-                    # messages leaves the copied thread exactly as in the source. (The public
-                    # save_messages would stamp the copy time and run before_save hooks.)
-                    await _primitive(dst, dst._save_messages(list(items), now=thread.updated_at))
-                    for m in items:
-                        self.digests["messages"].add(m)
-                    self.copied["messages"] += len(items)
-                    messages.add(len(items))
-                self.digests["threads"].add(thread)
-                self.copied["threads"] += 1
-            threads.add(len(batch))
+                    chunk.append((thread, items))
+                    queued, size = True, size + len(items)
+                    if size >= self.batch:
+                        await flush()
+                if not queued:
+                    chunk.append((thread, ()))
+                finished.append(thread)
+                if size >= self.batch or len(chunk) >= self.batch:
+                    await flush()
+        await flush()
 
     async def workflows(self) -> None:
         src, dst = self.src.workflows, self.dst.workflows

@@ -637,6 +637,23 @@ class MemoryDomain(VectorMemory, Domain):
     ) -> tuple[Thread, list[Message]]:
         """Insert a new thread and its messages (in list order) in one transaction."""
 
+    async def _bulk_save_threads(
+        self, chunk: Sequence[tuple[Thread, Sequence[Message]]]
+    ) -> None:
+        """Bulk-load hook (``copy_store``, ``agent-storage copy``): write each thread as given
+        (upsert by id; its own ``created_at``/``updated_at`` kept) and its messages (upsert
+        by id, in list order, ``resource_id`` = the thread's owner), leaving every thread's
+        ``updated_at`` as in its record. A thread may appear in several entries (one per
+        page of its messages). Every write is an idempotent upsert, so a rerun resumes.
+
+        This default writes thread by thread through the ordinary primitives; a backend
+        overrides it to write the whole chunk in one transaction (all or nothing) with its
+        bulk path (executemany, COPY)."""
+        for thread, messages in chunk:
+            await self._save_thread(thread)
+            if messages:
+                await self._save_messages(list(messages), now=thread.updated_at)
+
     @abstractmethod
     async def _get_resource(self, resource_id: str) -> Resource | None:
         """The stored resource, or None when missing or expired (TTL on ``updated_at``)."""

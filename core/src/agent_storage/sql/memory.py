@@ -519,6 +519,48 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
             self._prune(tx, thread_ids, keep)
         return stored
 
+    def _bulk_threads_statement(self) -> Any:
+        """The thread upsert without RETURNING, for executemany (bulk loads)."""
+        th = self.t.threads
+
+        def build() -> Any:
+            ins = self.b.insert(th)
+            return ins.on_conflict_do_update(
+                index_elements=[th.c.id],
+                set_={k: ins.excluded[k] for k in
+                      ("resource_id", "title", "metadata", "agent_id", "updated_at")},
+            )
+
+        return self._stmt("bulk_threads", build)
+
+    async def _bulk_save_threads(
+        self, chunk: Sequence[tuple[Thread, Sequence[Message]]]
+    ) -> None:
+        """The whole chunk in one transaction: one executemany of the thread upserts, one
+        of the message upserts (plain INSERT first where the backend can), no per-thread
+        touch (threads carry their own updated_at)."""
+        threads = {t.id: t for t, _ in chunk}  # a thread repeats once per page: last wins
+        thread_rows = [self._thread_row(t) for t in threads.values()]
+        json, ts = self.c.json, self.c.ts
+        rows = [
+            (m.id, t.id, t.resource_id, m.role, m.type, json(m.content),
+             json(m.metadata if type(m.metadata) is dict else dict(m.metadata)),
+             ts(m.created_at))
+            for t, messages in chunk for m in messages
+        ]
+        stmt = self._bulk_threads_statement()
+        upsert, insert = self._upsert_messages(), self._insert_messages()
+        keep = self.b.retention.max_messages_per_thread
+
+        def run(tx: Tx) -> None:
+            tx.executemany(stmt, thread_rows)
+            if rows:
+                tx.insert_many(upsert, _MESSAGE_COLUMNS, rows, plain=insert)
+                if keep is not None:
+                    self._prune(tx, list(threads), keep)
+
+        await self.b.transact(run)
+
     async def _update_messages(
         self, updates: list[MessageUpdate], *, now: _dt.datetime
     ) -> list[Ordered]:
