@@ -38,7 +38,7 @@ DOMAINS = (spi.MemoryDomain, spi.WorkflowsDomain, spi.ScoresDomain, spi.Observab
            spi.AgentsDomain)
 
 #: Primitives with a default a backend may override for speed (not abstract).
-OVERRIDABLE = {"MemoryDomain": ("_last_messages",)}
+OVERRIDABLE = {"MemoryDomain": ("_last_messages", "_bulk_save_threads")}
 
 
 def primitives(cls: type) -> list[str]:
