@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import sqlite3
+import uuid
 from pathlib import Path
 
 import agent_storage
@@ -19,6 +21,8 @@ from agent_storage.copy import copy_store
 needs_sqlite = pytest.mark.skipif(
     importlib.util.find_spec("agent_storage_sqlite") is None, reason="no SQLite plugin"
 )
+PG_URL = os.environ.get("AGENT_STORAGE_TEST_PG_URL",
+                        "postgresql://postgres@127.0.0.1:5432/postgres")
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC)
 
 
@@ -52,10 +56,34 @@ async def test_sqlite_chunk_is_all_or_nothing(tmp_path: Path) -> None:
         await store.close()
 
 
-@pytest.mark.parametrize("dst", ["memory", pytest.param("sqlite", marks=needs_sqlite)])
+async def _pg_url() -> str:
+    """A fresh schema on the test server (skipped without one, except under CI=true)."""
+    try:
+        import asyncpg
+
+        (await asyncpg.connect(PG_URL, timeout=5)).terminate()
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at {PG_URL}: {exc}")
+    return f"{PG_URL}?schema=bulk{uuid.uuid4().hex[:10]}"
+
+
+async def _drop_schema(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL, timeout=5)
+    try:  # the schema name is ours: "bulk" + hex
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{url.rsplit("=", 1)[1]}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("dst", ["memory", pytest.param("sqlite", marks=needs_sqlite), "pg"])
 async def test_chunks_across_pages_resume_and_keep_updated_at(tmp_path: Path, dst: str) -> None:
     src = agent_storage.open_store("memory://", fresh=True)
-    url = "memory://" if dst == "memory" else f"sqlite:///{tmp_path / 'd.db'}"
+    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'd.db'}"}.get(dst) \
+        or await _pg_url()
     target = agent_storage.open_store(url, fresh=True)
     sizes = [0, 7, 2, 0, 5]  # empty threads, a thread longer than a chunk
     try:
@@ -76,3 +104,5 @@ async def test_chunks_across_pages_resume_and_keep_updated_at(tmp_path: Path, ds
     finally:
         await src.close()
         await target.close()
+        if dst == "pg":
+            await _drop_schema(url)
