@@ -240,7 +240,15 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
 
     async def _count_threads(self, flt: ThreadFilter) -> int:
         where, params = self._thread_where(flt)
-        stmt = select(func.count()).select_from(self.t.threads).where(*where)
+
+        def build() -> Any:
+            return select(func.count()).select_from(self.t.threads).where(*where)
+
+        if flt.metadata:  # the filter embeds its own values: never cached by shape
+            stmt = build()
+        else:
+            stmt = self._stmt(("count_threads", flt.resource_id is not None,
+                               flt.agent_id is not None, "cutoff" in params), build)
         return int((await self.b.fetch(stmt, params))[0][0])
 
     # -- messages: reads -------------------------------------------------------------------
