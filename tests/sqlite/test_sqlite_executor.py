@@ -324,3 +324,57 @@ async def test_an_existing_files_mode_is_kept(tmp_path: Path, usual_umask: None)
         assert stat.S_IMODE((tmp_path / "shared.db-wal").stat().st_mode) == 0o640
     finally:
         await store.close()
+
+
+# -- issue 16: short reads inline on the loop, with a bound ---------------------------------
+
+
+async def test_a_long_read_tried_inline_is_handed_to_a_thread_and_the_loop_keeps_running(
+    store: Storage,
+) -> None:
+    """A registered read is tried on the loop's thread first; one that runs past the
+    budget is interrupted and finished on a reader thread, so other tasks keep running
+    (an unbounded inline read would block the loop for the whole read)."""
+    backend: Any = store.backend
+    slow = backend.prepared(SLOW_READ)
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    try:
+        assert await asyncio.wait_for(backend.fetch(slow), 30) == [(1500000,)]
+    finally:
+        running = False
+        await task
+    assert ticks - before > 100
+    # short registered reads still answer (inline), and so do unregistered ones (thread)
+    await store.memory.save_thread(make_thread(id="t"))
+    assert (await store.memory.get_thread("t")) is not None
+    assert await backend.fetch(text("SELECT 2")) == [(2,)]
+
+
+def test_in_lists_bind_exactly_as_sqlalchemy_expands_them() -> None:
+    """Expansion plans (cached per combination of list lengths) give the SQL and the
+    arguments of SQLAlchemy's own construct_expanded_state, call after call."""
+    from agent_storage_sqlite._statements import Prepared
+    from sqlalchemy import bindparam, column, select, table
+    from sqlalchemy.dialects import sqlite
+
+    t = table("t", column("a"), column("b"), column("c"))
+    stmt = select(t.c.a).where(t.c.a.in_(bindparam("xs", expanding=True)),
+                               t.c.b == bindparam("b"), t.c.c.in_(bindparam("ys", expanding=True)),
+                               t.c.c != "fixed")
+    prepared = Prepared(stmt, sqlite.dialect())
+    for params in ({"xs": [1, 2], "b": "u", "ys": []}, {"xs": [3, 4], "b": "v", "ys": ["q"]},
+                   {"xs": [5, 6], "b": "w", "ys": []}, {"xs": (7,), "b": "z", "ys": ["r", "s"]}):
+        sql, args = prepared.bind(params)
+        state = prepared.compiled.construct_expanded_state(params)
+        assert (sql, list(args)) == (state.statement, list(state.positional_parameters))

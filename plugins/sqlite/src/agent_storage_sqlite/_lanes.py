@@ -24,7 +24,7 @@ from agent_storage.sql.base import Tx
 from ._executor import Abandoned, Call, Executor
 from ._statements import Preparer
 
-__all__ = ["BUSY_TIMEOUT_MS", "Lane", "RawTx", "open_lane", "run_read", "run_write"]
+__all__ = ["BUSY_TIMEOUT_MS", "Lane", "RawTx", "connect", "open_lane", "run_read", "run_write"]
 
 log = logging.getLogger("agent_storage.sql")
 
@@ -81,14 +81,26 @@ class Lane:
         self.conn.close()
 
 
-def open_lane(target: str, *, uri: bool, debug: bool) -> Lane:
-    """A connection with the store's pragmas (``target``: a path, or a URI)."""
+def connect(target: str, *, uri: bool, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection with the store's pragmas (``target``: a path, or a URI) and a
+    ``busy_timeout`` of POLL_MS (see :func:`_patiently`)."""
     conn = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000,
-                           isolation_level=None, cached_statements=256)
+                           isolation_level=None, cached_statements=256,
+                           check_same_thread=check_same_thread)
     try:
         for pragma in PRAGMAS:
             conn.execute(pragma)
         conn.execute(f"PRAGMA busy_timeout = {POLL_MS}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_lane(target: str, *, uri: bool, debug: bool) -> Lane:
+    """A lane on a new connection (see :func:`connect`)."""
+    conn = connect(target, uri=uri)
+    try:
         return Lane(conn, debug)
     except BaseException:
         conn.close()
@@ -108,10 +120,10 @@ def _log_statements(engine: Any) -> None:
                executemany: bool) -> None:
         started = conn.info.pop("agent_storage_t0", time.perf_counter())
         rows = len(params) if executemany and isinstance(params, list | tuple) else 1
-        _logged(statement, started, rows)
+        log_statement(statement, started, rows)
 
 
-def _logged(sql: str, started: float, rows: int = 1) -> None:
+def log_statement(sql: str, started: float, rows: int = 1) -> None:
     log.debug("%.3f ms (%d row(s)): %s", (time.perf_counter() - started) * 1000, rows,
               " ".join(sql.split()))
 
@@ -149,7 +161,7 @@ class RawTx(Tx):
         started = time.perf_counter()
         result = self.conn.execute(sql, args).fetchall()
         if self.lane.debug:
-            _logged(sql, started, len(result))
+            log_statement(sql, started, len(result))
         return result
 
     def execute(self, stmt: Any, params: dict[str, Any] | None = None) -> int:
@@ -162,7 +174,7 @@ class RawTx(Tx):
         count = cursor.rowcount
         cursor.close()
         if self.lane.debug:
-            _logged(sql, started)
+            log_statement(sql, started)
         return int(count)
 
     def insert_many(self, stmt: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
@@ -189,7 +201,7 @@ class RawTx(Tx):
         if rows:
             self.conn.executemany(prepared.sql, rows)
         if self.lane.debug:
-            _logged(prepared.sql, started, count)
+            log_statement(prepared.sql, started, count)
 
     def executemany(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -203,7 +215,7 @@ class RawTx(Tx):
         if fast is not None:
             self.conn.executemany(*fast)
             if self.lane.debug:
-                _logged(fast[0], started, len(rows))
+                log_statement(fast[0], started, len(rows))
             return
         bound = [prepared.bind(row) for row in rows]
         sql = bound[0][0]
@@ -213,7 +225,7 @@ class RawTx(Tx):
             for one_sql, args in bound:
                 self.conn.execute(one_sql, args)
         if self.lane.debug:
-            _logged(sql, started, len(bound))
+            log_statement(sql, started, len(bound))
 
 
 def run_read(lane: Lane, call: Call, ex: Executor[Lane], preparer: Preparer, stmt: Any,
@@ -231,7 +243,7 @@ def run_read(lane: Lane, call: Call, ex: Executor[Lane], preparer: Preparer, stm
     started = time.perf_counter()
     rows: list[Any] = _patiently(ex, call, lambda: lane.conn.execute(sql, args).fetchall())
     if lane.debug:
-        _logged(sql, started, len(rows))
+        log_statement(sql, started, len(rows))
     return rows
 
 

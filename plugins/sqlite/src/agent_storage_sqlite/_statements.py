@@ -20,10 +20,25 @@ __all__ = ["Prepared", "Preparer"]
 _MAX_CACHED = 2000
 
 
+class _Slot:
+    """Stands for ``params[key]`` (``index`` < 0) or ``params[key][index]`` while an
+    expansion plan is built."""
+
+    __slots__ = ("index", "key")
+
+    def __init__(self, key: str, index: int) -> None:
+        self.key, self.index = key, index
+
+
+#: Expansion plans kept per statement (one per combination of list lengths).
+_MAX_PLANS = 64
+
+
 class Prepared:
     """A statement compiled for SQLite: SQL text and how to bind its parameters."""
 
-    __slots__ = ("compiled", "defaults", "expands", "keys", "names", "sql", "stmt")
+    __slots__ = ("_plans", "compiled", "defaults", "expanding", "expands", "keys", "literal",
+                 "names", "sql", "stmt")
 
     def __init__(self, stmt: Any, dialect: Any, column_keys: list[str] | None = None) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
@@ -35,16 +50,46 @@ class Prepared:
         key_of = {name: bp.key for bp, name in compiled.bind_names.items()}
         self.keys: tuple[str, ...] = tuple(key_of.get(n, n) for n in self.names)
         self.defaults: dict[str, Any] = dict(compiled.params)
-        self.expands = bool(compiled.post_compile_params or compiled.literal_execute_params)
+        self.literal = bool(compiled.literal_execute_params)
+        self.expanding = tuple(bp.key for bp in compiled.post_compile_params)
+        self.expands = bool(self.expanding) or self.literal
+        self._plans: dict[tuple[int, ...], tuple[str, list[tuple[str | None, int, Any]]]] = {}
 
     def bind(self, params: dict[str, Any]) -> tuple[str, Any]:
         """SQL and positional arguments for one call."""
         if self.expands:
-            state = self.compiled.construct_expanded_state(params)
-            return state.statement, state.positional_parameters
+            return self._expand(params)
         defaults = self.defaults
         return self.sql, [params[k] if k in params else defaults[n]
                           for n, k in zip(self.names, self.keys, strict=True)]
+
+    def _expand(self, params: dict[str, Any]) -> tuple[str, Any]:
+        """IN lists expanded by SQLAlchemy's ``construct_expanded_state``: once per
+        combination of list lengths, with placeholders that record where each argument
+        comes from (the plan), then by the plan."""
+        lists = [params.get(k) for k in self.expanding]
+        if self.literal or not all(type(v) in (list, tuple) for v in lists):
+            state = self.compiled.construct_expanded_state(params)
+            return state.statement, state.positional_parameters
+        shape = tuple(len(v) for v in lists)  # type: ignore[arg-type]
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._plan(params)
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[shape] = plan
+        sql, slots = plan
+        return sql, [value if key is None else params[key] if index < 0 else
+                     params[key][index] for key, index, value in slots]
+
+    def _plan(self, params: dict[str, Any]) -> tuple[str, list[tuple[str | None, int, Any]]]:
+        marked = {k: ([_Slot(k, i) for i in range(len(v))] if k in self.expanding
+                      else _Slot(k, -1)) for k, v in params.items()}
+        state = self.compiled.construct_expanded_state(marked)
+        slots: list[tuple[str | None, int, Any]] = [
+            (v.key, v.index, None) if isinstance(v, _Slot) else (None, -1, v)
+            for v in state.positional_parameters]
+        return state.statement, slots
 
 
 class Preparer:

@@ -21,6 +21,7 @@ import itertools
 import os
 import random
 import sqlite3
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -36,7 +37,17 @@ from sqlalchemy.pool import NullPool, StaticPool
 from ._dialect import SqliteDialect
 from ._executor import Executor
 from ._files import create_private
-from ._lanes import BUSY_TIMEOUT_MS, PRAGMAS, Lane, is_busy_error, open_lane, run_read, run_write
+from ._inline import BUDGET_S, InlineReader
+from ._lanes import (
+    BUSY_TIMEOUT_MS,
+    PRAGMAS,
+    Lane,
+    connect,
+    is_busy_error,
+    open_lane,
+    run_read,
+    run_write,
+)
 from ._statements import Preparer
 
 __all__ = ["SqliteBackend"]
@@ -68,6 +79,11 @@ def _opened(lane: Lane, call: Any) -> None:
     """A call that only makes its thread open the connection."""
 
 
+def _connect_inline(path: str) -> sqlite3.Connection:
+    # used on whichever thread runs the loop (and closed from any): see _inline
+    return connect(path, uri=False, check_same_thread=False)
+
+
 def _open(target: str, uri: bool, private: bool, debug: bool) -> Lane:
     if private:
         create_private(target)
@@ -93,6 +109,8 @@ class SqliteBackend(SqliteDialect, SqlBackend):
         self._write_lock: asyncio.Lock | None = None
         self._preparer: Preparer | None = None
         self._executor: Executor[Lane] | None = None
+        self._inline: InlineReader | None = None
+        self._inline_since = 0.0  # when the loop last got control back between inline reads
         self._drivers: weakref.WeakSet[Any] = weakref.WeakSet()
 
     # -- engine ----------------------------------------------------------------------------
@@ -197,12 +215,25 @@ class SqliteBackend(SqliteDialect, SqlBackend):
             # A store dropped without close() still ends its threads.
             weakref.finalize(self, executor.stop)
             self._executor = executor
+            if self.path is not None and self.options.engine is None:
+                self._inline = InlineReader(lambda: _connect_inline(path), debug=debug)
         return self._executor
 
     async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         executor = self._exec()
         if executor is None:
             return await super().fetch(stmt, params)
+        inline = self._inline
+        if inline is not None:
+            # Each inline read blocks the loop for at most ~BUDGET_S; back-to-back ones
+            # give the loop a turn once BUDGET_S has passed since the last.
+            now = time.perf_counter()
+            if now - self._inline_since > BUDGET_S:
+                await asyncio.sleep(0)
+                self._inline_since = time.perf_counter()
+            rows = inline.read(self._prep(), stmt, params)
+            if rows is not None:
+                return rows
         async with self.read_guard():
             return await executor.read(run_read, executor, self._prep(), stmt, params)
 
@@ -240,6 +271,9 @@ class SqliteBackend(SqliteDialect, SqlBackend):
         await super().init()
 
     async def close(self) -> None:
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         executor, self._executor = self._executor, None
         if executor is not None:
             await executor.close()
@@ -249,6 +283,9 @@ class SqliteBackend(SqliteDialect, SqlBackend):
         # Their loop is gone (or belongs to another thread): nothing can be awaited. The
         # executor's threads stop on their own; the engine's in-memory connection (the
         # only one it keeps) is stopped through aiosqlite's public stop().
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.stop()
