@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import random
 import sqlite3
 import time
 import uuid
@@ -242,18 +241,14 @@ class SqliteBackend(SqliteDialect, SqlBackend):
         if executor is None:
             return await super().transact(fn)
         preparer = self._prep()
-        attempt = 0
-        while True:
-            try:
-                async with self.write_guard():
-                    return await executor.write(run_write, executor, preparer, fn)
-            except AgentStorageError:
-                raise
-            except Exception as exc:
-                attempt += 1
-                if attempt > self.busy_retries or not self.is_busy(exc):
-                    raise
-                await asyncio.sleep(min(2.0, 0.01 * 2**attempt) * (0.5 + random.random()))
+
+        async def attempt() -> T:
+            async with self.write_guard():
+                return await executor.write(run_write, executor, preparer, fn)
+
+        # A write that still found the file busy after BUSY_TIMEOUT_MS, or was busy in
+        # mid-transaction (not in WAL mode), runs again from the start.
+        return await self.busy_retry.run(attempt, retry_if=self.retry_busy)
 
     # -- lifecycle -------------------------------------------------------------------------
 
