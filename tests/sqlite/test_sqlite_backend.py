@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -223,15 +224,19 @@ async def test_user_supplied_engine_is_used_and_not_disposed(tmp_path: Path) -> 
     await engine.dispose()
 
 
-async def test_a_pg_engine_is_refused(tmp_path: Path) -> None:
+async def test_a_pg_engine_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     engine = create_async_engine("postgresql+asyncpg://u@localhost/db")
     store = open_store(f"sqlite:///{tmp_path}/x.db", fresh=True, engine=engine)
     try:
         with pytest.raises(ConfigurationError, match="postgresql"):
             await store.init()
+        with pytest.raises(ConfigurationError, match="postgresql"):
+            await store.memory.get_thread("t")
     finally:
         await store.close()
         await engine.dispose()
+    assert not os.listdir(tmp_path)  # no file named after the pg database ("db")
 
 
 async def test_debug_logs_statements_with_duration(

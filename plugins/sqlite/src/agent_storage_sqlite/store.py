@@ -194,7 +194,7 @@ class SqliteBackend(SqliteDialect, SqlBackend):
             if self.path is None:
                 return str(self._memory_uri), True, False
             return self.path, False, True
-        url = self.options.engine.url
+        url = self.engine.url  # checked first: never a file for a refused engine
         database = url.database
         if not database or database == ":memory:" or "uri" in url.query:
             return None
