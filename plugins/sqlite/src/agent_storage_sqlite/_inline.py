@@ -48,8 +48,7 @@ class InlineReader:
         return int(time.perf_counter() > self._deadline)
 
     def _open(self) -> sqlite3.Connection:
-        conn = self._connect()
-        conn.execute("PRAGMA busy_timeout = 0")
+        conn = self._connect()  # never waits for a lock (busy_timeout 0)
         conn.set_progress_handler(self._over_budget, CHECK_EVERY)
         self._conn = conn
         return conn
@@ -63,11 +62,11 @@ class InlineReader:
         try:
             if self._closed:
                 return None
-            conn = self._conn or self._open()
             sql, args = prepared.bind(params or {})
             started = time.perf_counter()
             self._deadline = started + BUDGET_S
             try:
+                conn = self._conn or self._open()
                 rows = conn.execute(sql, args).fetchall()
             except sqlite3.OperationalError as exc:
                 if is_busy_error(exc) or "interrupted" in str(exc):

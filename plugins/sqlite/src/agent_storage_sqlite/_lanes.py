@@ -81,16 +81,21 @@ class Lane:
         self.conn.close()
 
 
-def connect(target: str, *, uri: bool, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A connection with the store's pragmas (``target``: a path, or a URI) and a
-    ``busy_timeout`` of POLL_MS (see :func:`_patiently`)."""
-    conn = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000,
+def connect(target: str, *, uri: bool, check_same_thread: bool = True,
+            busy_ms: int = POLL_MS) -> sqlite3.Connection:
+    """A connection with the store's pragmas (``target``: a path, or a URI), waiting up
+    to BUSY_TIMEOUT_MS for a lock while it sets them up (0 with ``busy_ms=0``), then
+    ``busy_timeout = busy_ms`` (see :func:`_patiently`)."""
+    setup_s = BUSY_TIMEOUT_MS / 1000 if busy_ms else 0.0
+    conn = sqlite3.connect(target, uri=uri, timeout=setup_s,
                            isolation_level=None, cached_statements=256,
                            check_same_thread=check_same_thread)
     try:
         for pragma in PRAGMAS:
+            if pragma.startswith("PRAGMA busy_timeout"):
+                pragma = f"PRAGMA busy_timeout = {int(setup_s * 1000)}"
             conn.execute(pragma)
-        conn.execute(f"PRAGMA busy_timeout = {POLL_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
     except BaseException:
         conn.close()
         raise

@@ -80,7 +80,7 @@ def _opened(lane: Lane, call: Any) -> None:
 
 def _connect_inline(path: str) -> sqlite3.Connection:
     # used on whichever thread runs the loop (and closed from any): see _inline
-    return connect(path, uri=False, check_same_thread=False)
+    return connect(path, uri=False, check_same_thread=False, busy_ms=0)
 
 
 def _open(target: str, uri: bool, private: bool, debug: bool) -> Lane:
