@@ -174,7 +174,7 @@ def open_store(target: Target | None = None, *, fresh: bool = False, **options: 
     stores = _cache()
     with _lock:
         cached = stores.get(key)
-        usable = cached is not None and not cached.closed and not _loop_dead(cached)
+        usable = cached is not None and not cached.closed
         if not fresh:
             if usable:
                 assert cached is not None
@@ -195,23 +195,12 @@ def open_store(target: Target | None = None, *, fresh: bool = False, **options: 
     return build()
 
 
-def _loop_dead(storage: Storage) -> bool:
-    loop = storage._loop
-    return loop is not None and loop.is_closed()
-
-
 async def close_all() -> None:
-    """Close every cached store and empty the cache."""
+    """Close every cached store and empty the cache (the connections of every event loop
+    that used them: see :meth:`Storage.close`)."""
     stores = _cache()
     with _lock:
         items = list(stores.values())
         stores.clear()
-    import asyncio
-
-    current = asyncio.get_running_loop()
     for storage in items:
-        if storage._loop in (None, current):
-            await storage.close()
-        else:
-            storage._rebuild(current)  # abandons connections of a foreign loop
-            await storage.close()
+        await storage.close()

@@ -554,7 +554,7 @@ class _Copier:
         src, dst = self.src.memory, self.dst.memory
         threads = _Counter(self.sink, "threads", await src.threads().count(), "copy")
         messages = _Counter(self.sink, "messages", (await src.stats()).message_count, "copy")
-        await dst._ready()
+        await self.dst.ready()
         # Chunks of about `batch` messages (or threads) go through the destination's bulk
         # hook: one transaction per chunk on SQL backends. Threads keep their own
         # updated_at (the hook writes messages without stamping the copy time).
@@ -598,7 +598,7 @@ class _Copier:
         src, dst = self.src.workflows, self.dst.workflows
         counter = _Counter(self.sink, "workflow_runs",
                            await _total(lambda: src.list_runs(per_page=1)), "copy")
-        await dst._ready()
+        await self.dst.ready()
         async for items in self.reader.runs():
             for run in items:
                 # The primitive keeps the run's own timestamps and status (persist_snapshot
@@ -661,7 +661,7 @@ class _Copier:
         """Replay the version history on the destination; resume after a matching prefix.
         Returns the number of versions written."""
         dst = self.dst.agents
-        await dst._ready()
+        await self.dst.ready()
         existing = await _primitive(dst, dst._list_versions(active.id))
         existing.sort(key=lambda v: v.version)
         keep = 0

@@ -3,10 +3,18 @@
 Each domain is served by one backend; several domains may share a backend (the usual
 case: one URL for everything). Domain calls initialise the store lazily, once, unless
 ``disable_init=True``.
+
+Connections belong to the event loop that opened them, so a store keeps one set of
+backends per running event loop, built lazily the first time a loop uses the store (a
+store used from five threads, each with its own loop, has five sets; ``asyncio.run``
+twice gives the second run its own). Backends of a loop that has ended are abandoned
+(released without running anything on that loop) the next time a new loop arrives and
+at ``close()``, which closes every set.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
@@ -44,9 +52,28 @@ __all__ = ["Storage"]
 BackendFactory = Callable[[], Backend]
 
 
+class _LoopState:
+    """The backends and domain objects serving one event loop (``loop`` None: not yet
+    claimed by any loop -- the set built with the store, which the first loop takes)."""
+
+    __slots__ = ("backends", "domains", "init_task", "initialized", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None,
+                 backends: dict[str, Backend]) -> None:
+        self.loop = loop
+        self.backends = backends
+        self.domains: dict[str, Domain] = {}
+        self.init_task: asyncio.Future[None] | None = None
+        self.initialized = False
+
+    def ended(self) -> bool:
+        return self.loop is not None and self.loop.is_closed()
+
+
 class Storage:
     """The store: ``storage.memory``, ``.workflows``, ``.scores``, ``.observability``,
-    ``.agents``; ``init``/``close``; ``async with`` does both."""
+    ``.agents``; ``init``/``close``; ``async with`` does both. Usable from several event
+    loops (threads) at once: each loop gets its own backends and connections."""
 
     def __init__(
         self,
@@ -65,12 +92,63 @@ class Storage:
         self._factories = dict(factories)
         self._default = default
         self._pm = pm
-        self._backends: dict[str, Backend] = {k: f() for k, f in self._factories.items()}
-        self._domains: dict[str, Domain] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._init_task: asyncio.Future[None] | None = None
-        self._initialized = False
+        self._lock = threading.Lock()  # guards _states and _unclaimed
+        self._states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._unclaimed: _LoopState | None = _LoopState(None, self._build_backends())
+        self._last = self._unclaimed  # what code outside any loop sees (url, backend, ...)
+        self._local = threading.local()  # .state: this thread's last state (fast path)
         self._closed = False
+
+    def _build_backends(self) -> dict[str, Backend]:
+        return {k: f() for k, f in self._factories.items()}
+
+    # -- the state of the running loop ---------------------------------------------------
+
+    def _state(self) -> _LoopState:
+        """The backends of the running loop (created on its first use); outside any loop,
+        the most recently used set."""
+        try:
+            loop = self._get_running_loop()
+        except RuntimeError:
+            return self._last
+        state: _LoopState | None = getattr(self._local, "state", None)
+        if state is None or state.loop is not loop:
+            state = self._claim(loop)
+            self._local.state = state
+        return state
+
+    def _claim(self, loop: asyncio.AbstractEventLoop) -> _LoopState:
+        with self._lock:
+            state = self._states.get(loop)
+            if state is None:
+                if self._unclaimed is not None:
+                    state, self._unclaimed = self._unclaimed, None
+                    state.loop = loop
+                else:
+                    state = _LoopState(loop, self._build_backends())
+                self._states[loop] = state
+                ended = [s for s in self._states.values() if s.ended()]
+                for old in ended:
+                    del self._states[old.loop]  # type: ignore[arg-type]
+            else:
+                ended = []
+            self._last = state
+        for old in ended:
+            self._abandon(old)
+        return state
+
+    def _abandon(self, state: _LoopState) -> None:
+        """Release a set whose loop has ended (nothing can run on it any more)."""
+        import logging
+
+        log = logging.getLogger("agent_storage")
+        log.debug("agent-storage: releasing the backends of an ended event loop for %s",
+                  self.url)
+        for backend in state.backends.values():
+            try:
+                backend.abandon()
+            except Exception:  # best effort: the old loop cannot run cleanup any more
+                log.debug("abandon failed", exc_info=True)
 
     # -- domains -------------------------------------------------------------------------
 
@@ -86,18 +164,18 @@ class Storage:
         would rebuild every connection on each call."""
         if name not in DOMAIN_NAMES:
             raise ValidationError(f"unknown domain {name!r}; expected one of {list(DOMAIN_NAMES)}")
-        if loop is None:
-            self._follow_running_loop()
-        elif self._loop is not None and not self._closed and loop is not self._loop:
-            self._rebuild(loop)
         key = self._routes.get(name)
         if key is None:
             return None
-        domain = self._domains.get(name)
+        state = self._state() if loop is None else self._claim(loop)
+        return self._domain_in(state, key, name)
+
+    def _domain_in(self, state: _LoopState, key: str, name: str) -> Domain:
+        domain = state.domains.get(name)
         if domain is None:
-            domain = self._backends[key].domain(name)
+            domain = state.backends[key].domain(name)
             domain._attach(self)
-            self._domains[name] = domain
+            state.domains[name] = domain
         return domain
 
     def _domain(self, name: str) -> Any:
@@ -130,18 +208,19 @@ class Storage:
 
     @property
     def backend(self) -> Backend:
-        """The default backend (serving the ``default`` URL)."""
-        return self._backends[self._default]
+        """The default backend (serving the ``default`` URL) of the running loop."""
+        return self._state().backends[self._default]
 
     @property
     def backends(self) -> Mapping[str, Backend]:
-        """Backend per domain (disabled domains omitted)."""
-        return {d: self._backends[k] for d, k in self._routes.items() if k is not None}
+        """Backend per domain (disabled domains omitted), of the running loop."""
+        backends = self._state().backends
+        return {d: backends[k] for d, k in self._routes.items() if k is not None}
 
     @property
     def url(self) -> str:
         """The default backend's URL, password hidden."""
-        return str(self.backend.url)
+        return str(self._last.backends[self._default].url)
 
     @property
     def indexes(self) -> IndexManager:
@@ -162,127 +241,136 @@ class Storage:
         return self._closed
 
     async def migrate(self, *, backup: bool = True, dry_run: bool = False) -> MigrationReport:
-        await self._check_loop()
+        self._check_open()
         return await self.backend.migrate(backup=backup, dry_run=dry_run)
 
     async def restore_backup(self, version: int) -> None:
-        await self._check_loop()
+        self._check_open()
         await self.backend.restore_backup(version)
 
     async def status(self) -> StoreStatus:
-        await self._ready()
+        await self.ready()
         return await self.backend.status()
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def init(self) -> None:
-        """Create what is missing and apply migrations, once; concurrent callers share the
-        run; a failed run is forgotten so the next call retries."""
-        await self._check_loop()
-        if self._initialized:
+        """Create what is missing and apply migrations, once per event loop; concurrent
+        callers share the run; a failed run is forgotten so the next call retries."""
+        self._check_open()
+        state = self._state()
+        if state.initialized:
             return
         import asyncio
 
-        if self._init_task is None:
-            self._init_task = asyncio.ensure_future(self._run_init())
-        task = self._init_task
+        if state.init_task is None:
+            state.init_task = asyncio.ensure_future(self._run_init(state))
+        task = state.init_task
         try:
             await asyncio.shield(task)
         except BaseException:
-            if self._init_task is task and task.done():
-                self._init_task = None
+            if state.init_task is task and task.done():
+                state.init_task = None
             raise
 
-    async def _run_init(self) -> None:
-        for backend in self._backends.values():
+    async def _run_init(self, state: _LoopState) -> None:
+        for backend in state.backends.values():
             try:
                 await backend.init()
             except AgentStorageError:
                 raise
             except Exception as exc:
                 raise BackendError(f"init failed: {type(exc).__name__}: {exc}") from exc
-        await self._init_vectors()
-        self._initialized = True
+        await self._init_vectors(state)
+        state.initialized = True
 
-    async def _init_vectors(self) -> None:
+    async def _init_vectors(self, state: _LoopState) -> None:
         """With an embedder: create the vector tables/index and check the recorded model."""
-        domain = self.get_domain("memory")
-        cfg = None if domain is None else domain._vector_config()  # type: ignore[attr-defined]
+        key = self._routes.get("memory")
+        domain: Any = None if key is None else self._domain_in(state, key, "memory")
+        cfg = None if domain is None else domain._vector_config()
         if cfg is not None:
-            await domain._init_vectors(cfg)  # type: ignore[union-attr]
-            domain._vectors_ok = True  # type: ignore[union-attr]
+            await domain._init_vectors(cfg)
+            domain._vectors_ok = True
 
-    async def _ready(self) -> None:
-        """Called by every domain call: right loop, initialised (or checked) store."""
-        await self._check_loop()
-        if self._initialized:
+    async def ready(self) -> None:
+        """Wait until the store can serve calls on the running loop: open, and initialised
+        (or, with ``disable_init=True``, checked to have its schema). Every domain call
+        awaits this first; it costs a loop check once ready."""
+        self._check_open()
+        state = self._state()
+        if state.initialized:
             return
-        if all(b.options.disable_init for b in self._backends.values()):
-            for backend in self._backends.values():
+        if all(b.options.disable_init for b in state.backends.values()):
+            for backend in state.backends.values():
                 if not await backend.is_initialized():
                     raise SchemaNotInitializedError(
                         f"the store at {backend.url} has no schema and disable_init=True: "
                         f"run `agent-storage init {backend.url}` (or storage.init()) first"
                     )
-            self._initialized = True
+            state.initialized = True
             return
         await self.init()
 
-    async def _check_loop(self) -> None:
+    _ready = ready  # the name domains used before ``ready`` was public
+
+    def _check_open(self) -> None:
         if self._closed:
             raise StorageClosedError("this store is closed; open_store() returns a new one")
-        loop = self._get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            # Connections belong to the loop that made them; that loop is gone or another
-            # loop is running now (pytest, asyncio.run twice, notebooks): rebuild.
-            self._rebuild(loop)
-
-    def _follow_running_loop(self) -> None:
-        """On domain access from another running loop, rebuild before handing out a domain
-        object, so the first call on the new loop never runs on an abandoned backend."""
-        if self._loop is None or self._closed:
-            return
-        try:
-            loop = self._get_running_loop()
-        except RuntimeError:  # no loop running: the next awaited call will check
-            return
-        if loop is not self._loop:
-            self._rebuild(loop)
-
-    def _rebuild(self, loop: asyncio.AbstractEventLoop) -> None:
-        import logging
-
-        log = logging.getLogger("agent_storage")
-        log.debug("agent-storage: event loop changed, rebuilding backends for %s", self.url)
-        for backend in self._backends.values():
-            try:
-                backend.abandon()
-            except Exception:  # best effort: the old loop cannot run cleanup any more
-                log.debug("abandon failed", exc_info=True)
-        self._backends = {k: f() for k, f in self._factories.items()}
-        self._domains.clear()
-        self._init_task = None
-        self._initialized = False
-        self._loop = loop
 
     async def close(self) -> None:
-        """Release every backend's connections; idempotent."""
+        """Release the connections of every event loop that used the store; idempotent.
+
+        This loop's backends are closed here; those of ended loops are abandoned; those
+        of loops still running in other threads are closed on their own loop.
+        """
         if self._closed:
             return
         if self._pm is not None:
             self._pm.hook.store_closing(storage=self)
         self._closed = True
-        same_loop = self._loop is None or self._loop is self._get_running_loop()
-        for backend in self._backends.values():
-            if same_loop:
-                await backend.close()
-            else:
-                backend.abandon()
+        with self._lock:
+            states = list(self._states.values())
+            if self._unclaimed is not None:
+                states.append(self._unclaimed)
+            self._states.clear()
+            self._unclaimed = None
+        for state in states:
+            await self._close_state(state)
+
+    async def _close_state(self, state: _LoopState) -> None:
+        import asyncio
+
+        loop = state.loop
+        if loop is None or loop is self._get_running_loop():
+            await _close_backends(state.backends.values())
+        elif loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(
+                _close_backends(state.backends.values()), loop)
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), 30)
+            except (TimeoutError, Exception):
+                self._abandon(state)
+        else:
+            self._abandon(state)
+
+    async def _release_this_loop(self) -> None:
+        """Close and forget the running loop's backends (the next call builds new ones)."""
+        loop = self._get_running_loop()
+        with self._lock:
+            state = self._states.pop(loop, None)
+        if state is not None:
+            if getattr(self._local, "state", None) is state:
+                self._local.state = None
+            await _close_backends(state.backends.values())
 
     async def __aenter__(self) -> Storage:
-        await self.init()
+        try:
+            await self.init()
+        except BaseException:
+            # a failed enter has no __aexit__: release what init opened (clients, pools)
+            await self._release_this_loop()
+            raise
         return self
 
     async def __aexit__(
@@ -295,7 +383,8 @@ class Storage:
 
     # -- hooks ---------------------------------------------------------------------------
 
-    def _before_save_messages(self, messages: list[Message]) -> list[Message]:
+    def before_save_messages(self, messages: list[Message]) -> list[Message]:
+        """Run the ``before_save_messages`` plugin hooks; returns the batch to save."""
         if self._pm is None:
             return messages
         replaced = self._pm.hook.before_save_messages(storage=self, messages=messages)
@@ -307,5 +396,19 @@ class Storage:
             )
         return replaced
 
+    _before_save_messages = before_save_messages  # the name domains used before
+
     def __repr__(self) -> str:
         return f"<Storage {self.url}{' closed' if self._closed else ''}>"
+
+
+async def _close_backends(backends: Any) -> None:
+    """Close each backend; one failing does not keep the others open."""
+    first: BaseException | None = None
+    for backend in list(backends):
+        try:
+            await backend.close()
+        except Exception as exc:
+            first = first or exc
+    if first is not None:
+        raise first

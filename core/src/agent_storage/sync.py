@@ -19,8 +19,8 @@ wrapped by introspection (a coroutine function becomes a blocking one), so the f
 never drifts from the async API.
 
 The facade opens its own :class:`~agent_storage.Storage` (own connections) rather than
-sharing the one ``agent_storage.open_store`` caches for async code: a store belongs to one
-event loop, and sharing it would rebuild its connections each time the other side called.
+sharing the one ``agent_storage.open_store`` caches for async code: a Storage keeps one set
+of connections per event loop, and the facade's calls all run on its own loop thread.
 In particular ``memory://`` opened here and ``memory://`` opened with the async
 ``open_store`` are two separate in-memory databases.
 """

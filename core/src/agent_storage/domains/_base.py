@@ -42,7 +42,7 @@ class Domain:
 
     async def _ready(self) -> None:
         if self._storage is not None:
-            await self._storage._ready()
+            await self._storage.ready()
 
     def _translate_error(self, exc: BaseException) -> AgentStorageError:
         """Map a driver exception to an AgentStorageError; backends refine this."""

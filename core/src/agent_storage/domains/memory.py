@@ -360,7 +360,7 @@ class MemoryDomain(VectorMemory, Domain):
         if not batch:
             return []
         if self._storage is not None:
-            batch = self._storage._before_save_messages(batch)
+            batch = self._storage.before_save_messages(batch)
         vectors = self._vector_config()
         if vectors is not None:  # embedded before, stored in, the transaction
             return await self._save_embedded(vectors, batch)
