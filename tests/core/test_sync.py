@@ -186,13 +186,19 @@ def test_one_private_loop_serves_every_caller(store):
 
     def probe(_: int) -> None:
         store.memory.get_thread("t")
-        loops.add(store.wrapped._loop)
+        loops.add(id(store.wrapped.backend))  # the backend set last used (one per loop)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(probe, range(16)))
     assert len(loops) == 1
-    loop = loops.pop()
-    assert loop is sync._runner().loop and loop.is_running()
+    loop = sync._runner().loop
+
+    async def backend_of_the_runner_loop() -> int:
+        return id(store.wrapped.backend)
+
+    assert loop.is_running()
+    assert asyncio.run_coroutine_threadsafe(backend_of_the_runner_loop(), loop).result(30) \
+        == loops.pop()
     assert sync._runner().thread is not threading.current_thread()
 
 
