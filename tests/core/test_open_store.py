@@ -24,7 +24,6 @@ from agent_storage import (
     InvalidIdentifierError,
     Retention,
     Storage,
-    StoreOptions,
     Thread,
     UnknownBackendError,
     close_all,
@@ -294,7 +293,9 @@ def test_password_never_in_repr_str_or_errors(name: str) -> None:
         with pytest.raises(ConfigurationError) as caught:
             open_store(bad)
         assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
-    options = StoreOptions(password=SECRET)
+    from agent_storage_pg.options import PgOptions
+
+    options = PgOptions(password=SECRET)
     assert SECRET not in repr(options) and SECRET not in str(options)
 
 

@@ -151,7 +151,10 @@ def test_options_table_matches_store_options() -> None:
     rows = table(section("Options"))
     names = [row[0].strip("`") for row in rows]
     assert len(names) == len(set(names))
-    assert set(names) == {a.name for a in attrs.fields(StoreOptions)}
+    # the common options and every installed backend's own (its typed options class)
+    classes = {registry().backend_class(i.schemes[0])[1].options_class
+               for i in registry().backends.values()}
+    assert set(names) == {a.name for c in (StoreOptions, *classes) for a in attrs.fields(c)}
     backends = {row[0].strip("`"): row[2] for row in rows}
     for name in COMMON_OPTIONS:
         assert backends[name] == "all", name

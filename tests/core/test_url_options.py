@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pytest
 from agent_storage import (
     ConfigurationError,
@@ -11,6 +12,7 @@ from agent_storage import (
     InvalidURLError,
     Retention,
     StoreOptions,
+    open_store,
     parse_url,
 )
 from agent_storage.naming import check_identifier, index_name, table_name
@@ -54,12 +56,15 @@ def test_bad_port_error_never_shows_password() -> None:
 
 
 def test_query_options_are_coerced_and_keywords_win() -> None:
+    from agent_storage_pg.options import PgOptions
+
     opts = build_options(
         {"pool_size": "3", "debug": "true", "schema": "a"},
         {"schema": "b"},
         backend="pg",
-        accepted=frozenset({"pool_size", "schema"}),
+        options_class=PgOptions,
     )
+    assert isinstance(opts, PgOptions)
     assert opts.pool_size == 3 and opts.debug is True and opts.schema == "b"
 
 
@@ -82,17 +87,51 @@ def test_query_options_are_coerced_and_keywords_win() -> None:
 def test_bad_options_name_the_field(
     query: dict[str, str], keywords: dict[str, object], field: str
 ) -> None:
+    from agent_storage_pg.options import PgOptions
+
     with pytest.raises(ConfigurationError, match=field):
-        build_options(
-            query,
-            keywords,
-            backend="pg",
-            accepted=frozenset({"pool_size", "pool_timeout", "schema", "ssl", "port"}),
-        )
+        build_options(query, keywords, backend="pg", options_class=PgOptions)
 
 
 def test_password_hidden_in_options_repr() -> None:
-    assert "hunter2" not in repr(StoreOptions(password="hunter2"))
+    from agent_storage_pg.options import PgOptions
+
+    assert "hunter2" not in repr(PgOptions(password="hunter2"))
+
+
+def test_each_backend_has_its_own_typed_options_class() -> None:
+    from agent_storage_dynamodb.options import DynamoDBOptions
+    from agent_storage_pg.options import PgOptions
+
+    pg = open_store("postgresql://app@db/app?pool_size=4&ssl=require", schema="tenant")
+    assert type(pg.backend.options) is PgOptions
+    assert (pg.backend.options.pool_size, pg.backend.options.ssl) == (4, "require")
+    dynamo = open_store("dynamodb://table?create_table=yes", region="eu-west-1",
+                        batch_mode="chunked")
+    assert type(dynamo.backend.options) is DynamoDBOptions
+    assert dynamo.backend.options.batch_mode == "chunked" and dynamo.backend.options.create_table
+    sqlite = open_store("sqlite://", pool_timeout=5)
+    assert type(sqlite.backend.options).__name__ == "SqlOptions"
+    memory = open_store("memory://")
+    assert type(memory.backend.options) is StoreOptions
+    # core's options hold only what every backend shares
+    shared = {a.name for a in attrs.fields(StoreOptions)}
+    assert not shared & {"schema", "host", "password", "pool_size", "region", "ttl_attribute"}
+    with pytest.raises(ConfigurationError, match="batch_mode"):
+        open_store("dynamodb://table", batch_mode="sometimes")
+    with pytest.raises(ConfigurationError, match=r"region.*another backend"):
+        open_store("postgresql://app@db/app", region="x")
+
+
+def test_url_option_errors_list_only_what_a_url_can_carry() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        open_store("postgresql://app@db/app?bogus=1")
+    accepted = str(caught.value).partition("accepted: ")[2].split(", ")
+    assert "schema" in accepted and "pool_size" in accepted
+    for keyword_only in ("indexes", "retention", "engine", "extra"):
+        assert keyword_only not in accepted
+    with pytest.raises(ConfigurationError, match="did you mean 'pool_size'"):
+        open_store("postgresql://app@db/app?poolsize=3")
 
 
 def test_retention_validation() -> None:
@@ -124,3 +163,13 @@ def test_host_case_is_kept() -> None:
     assert parse_url("dynamodb://MyTable?region=eu-west-1").host == "MyTable"
     assert parse_url("postgresql://u:p@[::1]:5432/db").host == "::1"
     assert parse_url("postgresql://u@DB.example/x").host == "DB.example"
+
+
+def test_not_json_error_is_both_a_validation_error_and_a_type_error() -> None:
+    from agent_storage import AgentStorageError, ValidationError
+    from agent_storage.errors import NotJSONError
+
+    error = NotJSONError("items[0]: a set is not JSON")
+    for kind in (NotJSONError, ValidationError, TypeError, ValueError, AgentStorageError):
+        with pytest.raises(kind):
+            raise error

@@ -115,7 +115,8 @@ asyncio.run(main())
 def test_ssl_option_is_checked_without_importing_ssl_first() -> None:
     code = """
 import sys
-from agent_storage import ConfigurationError, StoreOptions
+from agent_storage import ConfigurationError
+from agent_storage_pg.options import PgOptions as StoreOptions
 StoreOptions(ssl=None)
 StoreOptions(ssl="require")
 StoreOptions(ssl=True)

@@ -114,7 +114,7 @@ def _plan(
             url.query,
             {**implied, **kw},
             backend=info.name,
-            accepted=cls.accepted_options,
+            options_class=cls.options_class,
             extra_accepted=cls.extra_options,
         )
         key = repr((url.render(hide_password=False), _freeze(kw)))

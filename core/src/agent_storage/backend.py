@@ -11,8 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+import attrs
+
 from .errors import NotSupportedError
-from .options import IndexSpec, StoreOptions
+from .options import COMMON_OPTIONS, IndexSpec, StoreOptions, secret_fields
 from .records import IndexInfo, IndexStats, MigrationReport, StoreStatus
 from .url import StoreURL
 
@@ -67,9 +69,17 @@ class IndexManager(ABC):
 class Backend(ABC):
     """One store implementation bound to one URL and its options."""
 
-    #: StoreOptions fields this backend uses beyond COMMON_OPTIONS.
+    #: The backend's options: :class:`StoreOptions` (what every backend shares) or a
+    #: subclass adding the backend's own typed, validated fields (see
+    #: :func:`agent_storage.options.option`). ``open_store`` builds it from keyword
+    #: arguments and URL query parameters; ``self.options`` is an instance of it.
+    options_class: ClassVar[type[StoreOptions]] = StoreOptions
+    #: Options this backend takes beyond COMMON_OPTIONS: derived from ``options_class``.
+    #: (A backend written before ``options_class`` may still declare it, naming fields of
+    #: :class:`~agent_storage.options.SqlOptions`.)
     accepted_options: ClassVar[frozenset[str]] = frozenset()
-    #: Names of backend-specific options kept in ``StoreOptions.extra``.
+    #: Deprecated: names of untyped options kept in ``options.extra``; declare an
+    #: ``options_class`` instead.
     extra_options: ClassVar[tuple[str, ...]] = ()
     #: Option names whose values are secrets (credentials, tokens): masked wherever the
     #: store's URL or options are shown, like a password (which is always secret).
@@ -79,6 +89,21 @@ class Backend(ABC):
     #: The name the backend was registered under (set on each instance by open_store;
     #: one class may be registered under several names).
     backend_name: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "options_class" not in cls.__dict__ and cls.options_class is StoreOptions \
+                and cls.accepted_options:
+            from .options import SqlOptions
+
+            legacy = cls.accepted_options - COMMON_OPTIONS
+            if legacy <= {a.name for a in attrs.fields(SqlOptions)}:
+                cls.options_class = SqlOptions
+        if "accepted_options" not in cls.__dict__ or "options_class" in cls.__dict__:
+            cls.accepted_options = frozenset(
+                a.name for a in attrs.fields(cls.options_class) if a.name != "extra"
+            ) - COMMON_OPTIONS
+        cls.secret_options = cls.secret_options | secret_fields(cls.options_class)
 
     def __init__(self, url: StoreURL, options: StoreOptions) -> None:
         self.url = url
@@ -97,6 +122,17 @@ class Backend(ABC):
     async def init(self) -> None:
         """Create schema, tables, default and configured indexes; apply migrations.
         Idempotent and safe when several processes call it at once."""
+
+    async def exists(self) -> bool:
+        """Whether the database this backend points at exists, checked without creating
+        or connecting to anything (read-only tools say "no database at ..." instead of
+        creating an empty one). The default, for databases that are never created
+        implicitly, is True; a file-based backend checks its file."""
+        return True
+
+    def location(self) -> str:
+        """Where the data lives, for messages: a file path, else the URL (password hidden)."""
+        return str(self.url)
 
     async def is_initialized(self) -> bool:
         """Whether the schema exists (used when ``disable_init=True``)."""

@@ -8,7 +8,7 @@ field it is about.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -17,7 +17,10 @@ from attrs import field, frozen
 from .errors import ConfigurationError, InvalidIndexSpecError
 from .naming import LOGICAL_TABLES, check_identifier
 
-__all__ = ["TTL_ENTITIES", "IndexSpec", "Retention", "StoreOptions", "build_options"]
+__all__ = ["COMMON_OPTIONS", "TTL_ENTITIES", "IndexSpec", "Retention", "SqlOptions",
+           "StoreOptions", "bool_text", "build_options", "flag", "float_text",
+           "identifier_or_none", "int_text", "option", "optional_text", "port_number",
+           "positive_int_or_none", "positive_number", "secret_fields", "url_options"]
 
 #: Entities that ``Retention.ttl`` may name.
 TTL_ENTITIES: Final = frozenset(
@@ -138,12 +141,16 @@ def _indexes(value: Any) -> tuple[IndexSpec, ...]:
     return items
 
 
-def _identifier_or_none(what: str) -> Any:
+def identifier_or_none(what: str) -> Any:
+    """attrs validator: None or an identifier (:func:`agent_storage.naming.check_identifier`)."""
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if value is not None:
             check_identifier(value, what)
 
     return check
+
+
+_identifier_or_none = identifier_or_none
 
 
 def _retention(value: Any) -> Retention:
@@ -156,131 +163,157 @@ def _retention(value: Any) -> Retention:
     return value
 
 
-def _ssl_value(_inst: Any, _attr: Any, value: Any) -> None:
-    modes = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
-    if value is None or isinstance(value, bool) or value in modes:
-        return
-    import ssl as _ssl  # only for an SSLContext (or a bad value): ssl takes ~10 ms to import
-
-    if isinstance(value, _ssl.SSLContext):
-        return
-    raise ConfigurationError(f"ssl: expected a bool, an SSLContext or one of {sorted(modes)}")
+# -- validators and URL coercions for options classes (public: plugins use them) ----------
 
 
-def _positive_number(_inst: Any, attr: Any, value: Any) -> None:
+def positive_number(_inst: Any, attr: Any, value: Any) -> None:
+    """attrs validator: None or a number > 0."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(f"{attr.name}: expected a positive number, got {value!r}")
 
 
-def _port(_inst: Any, _attr: Any, value: Any) -> None:
+def port_number(_inst: Any, attr: Any, value: Any) -> None:
+    """attrs validator: None or 1..65535."""
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536
     ):
-        raise ConfigurationError(f"port: expected 1..65535, got {value!r}")
+        raise ConfigurationError(f"{attr.name}: expected 1..65535, got {value!r}")
 
 
-def _bool(_inst: Any, attr: Any, value: Any) -> None:
+def flag(_inst: Any, attr: Any, value: Any) -> None:
+    """attrs validator: a bool."""
     if not isinstance(value, bool):
         raise ConfigurationError(f"{attr.name}: expected a bool, got {value!r}")
 
 
-def _opt_str(_inst: Any, attr: Any, value: Any) -> None:
+def optional_text(_inst: Any, attr: Any, value: Any) -> None:
+    """attrs validator: None or a string."""
     if value is not None and not isinstance(value, str):
         raise ConfigurationError(f"{attr.name}: expected a string, got {type(value).__name__}")
 
 
+positive_int_or_none = _positive_or_none
+
+_BOOL_TEXT: Final = {
+    "1": True, "true": True, "yes": True, "on": True,
+    "0": False, "false": False, "no": False, "off": False,
+}
+
+
+def bool_text(name: str, text: str) -> bool:
+    """URL coercion: true/false, yes/no, on/off, 1/0."""
+    if text.lower() not in _BOOL_TEXT:
+        raise ConfigurationError(f"{name}: expected true/false, got {text!r}")
+    return _BOOL_TEXT[text.lower()]
+
+
+def int_text(name: str, text: str) -> int:
+    """URL coercion: an integer."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigurationError(f"{name}: expected an integer, got {text!r}") from None
+
+
+def float_text(name: str, text: str) -> float:
+    """URL coercion: a number."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name}: expected a number, got {text!r}") from None
+
+
+def _keyword_only(name: str, text: str) -> Any:
+    raise ConfigurationError(f"{name}: cannot be given in the URL; pass it as a keyword")
+
+
+Coerce = Callable[[str, str], Any]
+
+
+def option(*, url: Coerce | None = None, keyword_only: bool = False, secret: bool = False,
+           **kwargs: Any) -> Any:
+    """An ``attrs`` field of an options class, with how a URL query string becomes its value
+    (``url``: e.g. :func:`bool_text`; default: the string itself), whether it cannot be
+    given in a URL at all (objects: engines, index specs), and whether it is secret
+    (never shown: repr, URLs, errors)."""
+    metadata = {"url": _keyword_only if keyword_only else url, "secret": secret}
+    return field(metadata=metadata, **kwargs)
+
+
 @frozen(kw_only=True, repr=False)
 class StoreOptions:
-    """Every option a store accepts; a backend refuses the ones it does not use."""
+    """The options every backend shares. A backend with options of its own declares a
+    subclass as ``Backend.options_class`` (PostgreSQL: ``agent_storage_pg.options.PgOptions``,
+    DynamoDB: ``agent_storage_dynamodb.options.DynamoDBOptions``); ``open_store`` builds
+    that class, so ``storage.backend.options`` is typed per backend."""
 
-    table_prefix: str = field(
-        default="agent_storage", validator=_identifier_or_none("table_prefix")
-    )
-    schema: str | None = field(default=None, validator=_identifier_or_none("schema"))
-    indexes: tuple[IndexSpec, ...] = field(factory=tuple, converter=_indexes)
-    skip_default_indexes: bool = field(default=False, validator=_bool)
-    disable_init: bool = field(default=False, validator=_bool)
-    retention: Retention = field(factory=Retention, converter=_retention)
-    debug: bool = field(default=False, validator=_bool)
-    # SQL connection (pg; sqlite uses pool_size/pool_timeout too)
-    host: str | None = field(default=None, validator=_opt_str)
-    port: int | None = field(default=None, validator=_port)
-    database: str | None = field(default=None, validator=_opt_str)
-    user: str | None = field(default=None, validator=_opt_str)
-    password: str | None = field(default=None, validator=_opt_str)
-    ssl: Any = field(default=None, validator=_ssl_value)
-    pool_size: int | None = field(default=None, validator=_positive_or_none)
-    pool_timeout: float | None = field(default=None, validator=_positive_number)
-    engine: Any = None
-    # DynamoDB
-    region: str | None = field(default=None, validator=_opt_str)
-    endpoint_url: str | None = field(default=None, validator=_opt_str)
-    create_table: bool = field(default=False, validator=_bool)
-    ttl_attribute: str = field(default="ttl", validator=_identifier_or_none("ttl_attribute"))
+    table_prefix: str = option(default="agent_storage",
+                               validator=identifier_or_none("table_prefix"))
+    indexes: tuple[IndexSpec, ...] = option(factory=tuple, converter=_indexes,
+                                            keyword_only=True)
+    skip_default_indexes: bool = option(default=False, validator=flag, url=bool_text)
+    disable_init: bool = option(default=False, validator=flag, url=bool_text)
+    retention: Retention = option(factory=Retention, converter=_retention, keyword_only=True)
+    debug: bool = option(default=False, validator=flag, url=bool_text)
     # Semantic recall (docs/recall.md): the Embedder, the text hook, no approximate index.
-    embedder: Any = None
-    embed_text: Any = None
-    exact_search: bool = field(default=False, validator=_bool)
-    # Backend-specific options of third-party plugins, checked by the plugin.
-    extra: Mapping[str, Any] = field(factory=dict)
+    embedder: Any = option(default=None, keyword_only=True)
+    embed_text: Any = option(default=None, keyword_only=True)
+    exact_search: bool = option(default=False, validator=flag, url=bool_text)
+    #: Options of third-party backends that still declare ``Backend.extra_options`` (kept
+    #: for them; a new backend declares an ``options_class`` instead).
+    extra: Mapping[str, Any] = option(factory=dict, keyword_only=True)
 
     def given(self) -> dict[str, Any]:
         """Options that differ from their defaults (for error messages and cache keys)."""
-        defaults = StoreOptions()
+        defaults = type(self)()
         return {
             a.name: getattr(self, a.name)
-            for a in attrs.fields(StoreOptions)
+            for a in attrs.fields(type(self))
             if getattr(self, a.name) != getattr(defaults, a.name)
         }
 
     def __repr__(self) -> str:
-        from .url import is_secret_option
+        secret = secret_fields(type(self))
+        shown = {k: ("***" if k in secret else v) for k, v in self.given().items()}
+        args = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return f"{type(self).__name__}({args})"
 
-        shown = {k: ("***" if is_secret_option(k) else v) for k, v in self.given().items()}
-        return "StoreOptions(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+@frozen(kw_only=True, repr=False)
+class SqlOptions(StoreOptions):
+    """Options of the SQL backends (SQLite; PostgreSQL adds its connection options)."""
+
+    pool_size: int | None = option(default=None, validator=positive_int_or_none, url=int_text)
+    pool_timeout: float | None = option(default=None, validator=positive_number,
+                                        url=float_text)
+    #: Your own SQLAlchemy ``AsyncEngine`` (not closed by the store).
+    engine: Any = option(default=None, keyword_only=True)
 
 
 #: Options every backend accepts.
-COMMON_OPTIONS: Final = frozenset(
-    {"table_prefix", "indexes", "skip_default_indexes", "disable_init", "retention", "debug",
-     "embedder", "embed_text", "exact_search"}
-)
-_FIELDS: Final = {a.name: a for a in attrs.fields(StoreOptions)}
-_BOOL_TEXT: Final = {
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-}
+COMMON_OPTIONS: Final = frozenset(a.name for a in attrs.fields(StoreOptions)) - {"extra"}
 
 
-def _coerce(name: str, text: str) -> Any:
+def secret_fields(options_class: type[StoreOptions]) -> frozenset[str]:
+    """Fields of ``options_class`` that hold secrets (shown as ``***``)."""
+    from .url import is_secret_option
+
+    return frozenset(a.name for a in attrs.fields(options_class)
+                     if a.metadata.get("secret") or is_secret_option(a.name))
+
+
+def url_options(options_class: type[StoreOptions]) -> frozenset[str]:
+    """Fields of ``options_class`` that may be given as URL query parameters."""
+    return frozenset(a.name for a in attrs.fields(options_class)
+                     if a.name != "extra" and a.metadata.get("url") is not _keyword_only)
+
+
+def _coerce(attribute: Any, text: str) -> Any:
     """Turn a URL query string into the option's type."""
-    if name in {"skip_default_indexes", "disable_init", "debug", "create_table", "exact_search"}:
-        if text.lower() not in _BOOL_TEXT:
-            raise ConfigurationError(f"{name}: expected true/false, got {text!r}")
-        return _BOOL_TEXT[text.lower()]
-    if name in {"port", "pool_size"}:
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigurationError(f"{name}: expected an integer, got {text!r}") from None
-    if name == "pool_timeout":
-        try:
-            return float(text)
-        except ValueError:
-            raise ConfigurationError(f"{name}: expected a number, got {text!r}") from None
-    if name == "ssl":
-        return _BOOL_TEXT.get(text.lower(), text)
-    if name in {"indexes", "retention", "engine", "extra", "embedder", "embed_text"}:
-        raise ConfigurationError(f"{name}: cannot be given in the URL; pass it as a keyword")
-    return text
+    convert = attribute.metadata.get("url")
+    return text if convert is None else convert(attribute.name, text)
 
 
 def build_options(
@@ -288,33 +321,53 @@ def build_options(
     keywords: Mapping[str, Any],
     *,
     backend: str,
-    accepted: frozenset[str],
+    options_class: type[StoreOptions] = StoreOptions,
     extra_accepted: Sequence[str] = (),
 ) -> StoreOptions:
-    """Merge URL query options and keyword options (keywords win) into StoreOptions.
+    """Merge URL query options and keyword options (keywords win) into ``options_class``.
 
-    ``accepted`` lists the StoreOptions fields the backend uses beyond COMMON_OPTIONS;
-    ``extra_accepted`` names backend-specific options kept in ``StoreOptions.extra``.
+    ``extra_accepted`` names options of a third-party backend kept in ``options.extra``.
+    An unknown option is refused naming the accepted ones (for a URL parameter, only
+    those a URL can carry).
     """
-    allowed = COMMON_OPTIONS | accepted
+    fields = {a.name: a for a in attrs.fields(options_class) if a.name != "extra"}
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     merged: list[tuple[str, Any, bool]] = [(k, v, True) for k, v in query.items()]
     merged += [(k, v, False) for k, v in keywords.items()]
     for name, value, from_url in merged:
-        if name in allowed:
-            values[name] = _coerce(name, value) if from_url else value
+        if name in fields:
+            values[name] = _coerce(fields[name], value) if from_url else value
         elif name in extra_accepted:
             extra[name] = value
         else:
-            known = sorted(allowed | set(extra_accepted))
-            where = "URL query parameter" if from_url else "option"
-            hint = " (it belongs to another backend)" if name in _FIELDS else ""
-            raise ConfigurationError(
-                f"unknown {where} {name!r} for backend {backend!r}{hint}; "
-                f"accepted: {', '.join(known)}"
-            )
+            raise _unknown(name, from_url, backend, options_class, extra_accepted)
     try:
-        return StoreOptions(**values, extra=extra)
+        return options_class(**values, extra=extra)
     except TypeError as exc:  # attrs reports a wrong keyword this way
         raise ConfigurationError(str(exc)) from None
+
+
+def _unknown(name: str, from_url: bool, backend: str, options_class: type[StoreOptions],
+             extra_accepted: Sequence[str]) -> ConfigurationError:
+    from ._plugins import did_you_mean
+
+    names = url_options(options_class) if from_url else frozenset(
+        a.name for a in attrs.fields(options_class) if a.name != "extra")
+    known = sorted(names | set(extra_accepted))
+    where = "URL query parameter" if from_url else "option"
+    if name in _ALL_KNOWN:
+        hint = " (it belongs to another backend)"
+    else:
+        hint = did_you_mean(name, known)
+    return ConfigurationError(
+        f"unknown {where} {name!r} for backend {backend!r}{hint}; accepted: {', '.join(known)}"
+    )
+
+
+#: Options of the backends that ship with agent-storage, for the "another backend" hint.
+_ALL_KNOWN: Final = frozenset({
+    *COMMON_OPTIONS, "pool_size", "pool_timeout", "engine", "schema", "host", "port",
+    "database", "user", "password", "ssl", "region", "endpoint_url", "create_table",
+    "ttl_attribute", "batch_mode",
+})

@@ -51,7 +51,7 @@ from ..errors import (
     TransientBackendError,
 )
 from ..naming import index_name
-from ..options import IndexSpec, StoreOptions
+from ..options import IndexSpec, SqlOptions, StoreOptions
 from ..records import IndexInfo, MigrationReport, StoreStatus
 from ..retry import RetryPolicy
 from ..url import StoreURL
@@ -113,6 +113,8 @@ class SqlBackend(Backend):
     )
     #: Retries of a write that hit a busy/locked database (``is_busy``).
     busy_retries: ClassVar[int] = 8
+    options_class: ClassVar[type[StoreOptions]] = SqlOptions
+    options: SqlOptions
 
     def __init__(self, url: StoreURL, options: StoreOptions) -> None:
         super().__init__(url, options)
@@ -127,7 +129,7 @@ class SqlBackend(Backend):
         for spec in [*self.default_indexes, *options.indexes]:
             index_name(spec.name, self.schema)
         self._engine: AsyncEngine | None = None
-        self._owns_engine = options.engine is None
+        self._owns_engine = self.options.engine is None
         self._domains: dict[str, Domain] = {}
         self._init_lock: asyncio.Lock | None = None
         self._initialized = False

@@ -28,12 +28,12 @@ from agent_storage.url import StoreURL
 from .client import Table, _error_code, translate
 from .expr import Expr
 from .keys import ENTITIES, GSIS, INDEXES, LSI
+from .options import DynamoDBOptions
 from .spec import table_spec
 
 __all__ = ["DynamoBackend"]
 
 _TABLE_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{3,255}\Z")
-BATCH_MODES: Final = ("atomic", "chunked")
 #: How long create_table=True waits for the table and its GSIs to become ACTIVE.
 ACTIVE_TIMEOUT: Final = 600.0
 SPEC_HINT: Final = (
@@ -46,12 +46,8 @@ SPEC_HINT: Final = (
 class DynamoBackend(Backend):
     """Every domain on one DynamoDB table (single-table design)."""
 
-    accepted_options: ClassVar[frozenset[str]] = frozenset(
-        {"region", "endpoint_url", "create_table", "ttl_attribute"}
-    )
-    #: ``batch_mode``: "atomic" (default) refuses a save_messages/clone that does not fit
-    #: one transaction; "chunked" writes it as several transactions.
-    extra_options: ClassVar[tuple[str, ...]] = ("batch_mode",)
+    options_class: ClassVar[type[StoreOptions]] = DynamoDBOptions
+    options: DynamoDBOptions
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"persistent", "multi_process", "client", "ttl", "vectors"}
     )
@@ -69,13 +65,10 @@ class DynamoBackend(Backend):
                 "indexes: the dynamodb backend cannot create indexes from IndexSpec; its "
                 "GSIs are fixed by the key design (see `agent-storage dynamodb-table-spec`)"
             )
-        mode = options.extra.get("batch_mode", "atomic")
-        if mode not in BATCH_MODES:
-            raise ConfigurationError(f"batch_mode: expected one of {BATCH_MODES}, got {mode!r}")
-        self.batch_mode: str = mode
+        self.batch_mode: str = self.options.batch_mode
         self.table_name = name
-        self.table = Table(name, region=options.region, endpoint_url=options.endpoint_url,
-                           debug=options.debug)
+        self.table = Table(name, region=self.options.region,
+                           endpoint_url=self.options.endpoint_url, debug=options.debug)
         self._domains: dict[str, Domain] = {}
         self._index_manager = DynamoIndexes(self)
 

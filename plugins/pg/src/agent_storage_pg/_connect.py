@@ -16,10 +16,10 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 from agent_storage.errors import ConfigurationError
-from agent_storage.options import StoreOptions
 from agent_storage.url import StoreURL
 
 from . import _json
+from .options import PgOptions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -54,7 +54,7 @@ def url_defaults(url: StoreURL) -> dict[str, Any]:
     return {k: v for k, v in parts.items() if v not in (None, "")}
 
 
-def sqlalchemy_url(options: StoreOptions) -> URL:
+def sqlalchemy_url(options: PgOptions) -> URL:
     """The ``postgresql+asyncpg`` URL; store options never reach the driver's query."""
     from sqlalchemy.engine import URL
 
@@ -68,7 +68,7 @@ def sqlalchemy_url(options: StoreOptions) -> URL:
     )
 
 
-def connect_args(options: StoreOptions) -> dict[str, Any]:
+def connect_args(options: PgOptions) -> dict[str, Any]:
     """Keyword arguments for ``asyncpg.connect``.
 
     ``ssl``: True/False, a libpq mode (disable, allow, prefer, require, verify-ca,
@@ -84,7 +84,7 @@ def connect_args(options: StoreOptions) -> dict[str, Any]:
     return args
 
 
-def create_engine(options: StoreOptions) -> AsyncEngine:
+def create_engine(options: PgOptions) -> AsyncEngine:
     """A new engine owned by the store (disposed when the store closes)."""
     from sqlalchemy.ext.asyncio import create_async_engine
 

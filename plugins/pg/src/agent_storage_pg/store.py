@@ -35,6 +35,7 @@ from sqlalchemy import exc as sa_exc
 from . import _connect, _errors, _fast, _indexes, _migrate
 from ._indexes import PgIndexManager
 from ._memory import PgMemory
+from .options import PgOptions
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -61,10 +62,8 @@ class PgBackend(SqlBackend):
     """PostgreSQL through SQLAlchemy asyncio and asyncpg."""
 
     dialect_name: ClassVar[str] = "postgresql"
-    accepted_options: ClassVar[frozenset[str]] = frozenset({
-        "schema", "host", "port", "database", "user", "password", "ssl",
-        "pool_size", "pool_timeout", "engine",
-    })
+    options_class: ClassVar[type[StoreOptions]] = PgOptions
+    options: PgOptions
 
     @classmethod
     def option_defaults(cls, url: StoreURL) -> dict[str, Any]:
@@ -72,17 +71,18 @@ class PgBackend(SqlBackend):
 
     def __init__(self, url: StoreURL, options: StoreOptions) -> None:
         super().__init__(url, options)  # checks every table and index name (63 bytes)
-        if options.engine is not None:  # a wrong engine fails at open_store
-            _connect.check_user_engine(options.engine)
-        self.lock_key = advisory_key("init", self.schema or "public", options.table_prefix)
+        pg = self.options  # the PgOptions open_store built
+        if pg.engine is not None:  # a wrong engine fails at open_store
+            _connect.check_user_engine(pg.engine)
+        self.lock_key = advisory_key("init", self.schema or "public", pg.table_prefix)
         self._fast_reads: dict[int, _fast.PgPrepared] = {}
         self._held: Any = None  # see _checkout
         #: asyncpg connections of our own engine -> the loop each belongs to (see abandon)
         self._connections: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = (
             weakref.WeakKeyDictionary())
         # only with a pool of our own that has room for other connections besides it
-        self._can_hold = options.engine is None and (
-            options.pool_size or _connect.DEFAULT_POOL_SIZE) > 1
+        self._can_hold = pg.engine is None and (
+            pg.pool_size or _connect.DEFAULT_POOL_SIZE) > 1
 
     # -- hooks of SqlBackend ---------------------------------------------------------------
 

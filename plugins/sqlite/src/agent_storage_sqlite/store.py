@@ -112,6 +112,13 @@ class SqliteBackend(SqliteDialect, SqlBackend):
         self._inline_since = 0.0  # when the loop last got control back between inline reads
         self._drivers: weakref.WeakSet[Any] = weakref.WeakSet()
 
+    async def exists(self) -> bool:
+        """An in-memory database always exists; a file only if it is there already."""
+        return self.path is None or os.path.exists(self.path)  # noqa: ASYNC240 (one stat)
+
+    def location(self) -> str:
+        return self.path or ":memory:"
+
     # -- engine ----------------------------------------------------------------------------
 
     def create_engine(self) -> AsyncEngine:
