@@ -159,7 +159,9 @@ class Registry:
             installed = ", ".join(sorted(self.backends)) or "none"
             hint = ""
             if scheme in KNOWN_DISTRIBUTIONS:
-                hint = f"; install it with: pip install {KNOWN_DISTRIBUTIONS[scheme]}"
+                hint = f"; install it with: {install_hint(KNOWN_DISTRIBUTIONS[scheme])}"
+            else:
+                hint = did_you_mean(scheme, [*self.backends, *KNOWN_DISTRIBUTIONS])
             failed = "".join(
                 f"\n  plugin {e.plugin!r} failed to load: {e.error}" for e in self.errors
             )
@@ -178,6 +180,33 @@ class Registry:
                 ) from exc
             self._classes[info.target] = cls
         return info, cls
+
+
+def did_you_mean(word: str, candidates: Any) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``candidates``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def install_hint(distribution: str) -> str:
+    """How to install one of our plugin distributions, where the user is: from a source
+    checkout (``pip install -e plugins/pg``) as well as by its published name."""
+    import os
+    from pathlib import Path
+
+    published = f"pip install {distribution}"
+    short = distribution.removeprefix("agent-storage-")
+    root = Path(__file__).resolve().parents[3]  # core/src/agent_storage -> the checkout
+    plugin = root / "plugins" / short
+    if not (plugin / "pyproject.toml").is_file():
+        return published
+    try:
+        where = os.path.relpath(plugin)
+    except ValueError:  # another drive (Windows)
+        where = str(plugin)
+    return f"pip install -e {where} (this checkout; published: {published})"
 
 
 # The registry lives outside this module's namespace so that reloading agent_storage

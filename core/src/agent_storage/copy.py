@@ -701,6 +701,7 @@ async def copy_store(
     batch_size: int = 500,
     progress: ProgressCallback | bool | str | None = None,
     verify: bool = True,
+    allow_non_empty: bool = True,
 ) -> CopyReport:
     """Copy every record of ``src`` into ``dst`` and verify the result.
 
@@ -713,7 +714,9 @@ async def copy_store(
     ``"tqdm"`` for a progress bar per kind (optional dependency). ``verify``: re-read the
     destination and compare counts and checksums; a difference raises
     :class:`CopyVerificationError`. Running it again after an interruption resumes: every
-    write is an idempotent upsert.
+    write is an idempotent upsert. ``allow_non_empty=False`` refuses, before writing
+    anything, a destination that already holds records of the chosen domains
+    (:class:`~agent_storage.errors.ValidationError` naming them); the CLI's default.
     """
     asked = None if domains is None else _domains(domains)
     batch = _batch(batch_size)
@@ -724,6 +727,8 @@ async def copy_store(
         if source is target:
             raise ValidationError("copy_store: source and destination are the same store")
         chosen = _enabled(source, target, asked)
+        if not allow_non_empty:
+            await _refuse_non_empty(target, chosen)
         started = time.monotonic()
         with _Progress(progress) as sink:
             copier = _Copier(source, target, batch, chosen, sink)
@@ -757,6 +762,24 @@ async def copy_store(
     finally:
         for storage in opened:
             await storage.close()
+
+
+async def _refuse_non_empty(target: Storage, domains: Sequence[str]) -> None:
+    """Raise ValidationError if ``target`` holds a record of ``domains`` (one read each)."""
+    reader = _Reader(target, 1, domains)
+    streams = {"memory": reader.threads, "workflows": reader.runs, "scores": reader.scores,
+               "observability": reader.traces, "agents": reader.agents}
+    found = []
+    for domain in domains:
+        async for batch in streams[domain]():
+            if batch:
+                found.append(domain)
+            break
+    if found:
+        raise ValidationError(
+            f"the destination {target.url} already holds records ({', '.join(found)}); "
+            "nothing was written. Copy into an empty store, or pass --into-non-empty "
+            "(allow_non_empty=True) to resume an interrupted copy or merge into it")
 
 
 def _open(target: Storage | str, opened: list[Storage]) -> Storage:

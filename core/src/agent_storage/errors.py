@@ -15,6 +15,7 @@ Hierarchy::
     │   └── InvalidIdentifierError    table prefix, schema or index name
     ├── ValidationError (also ValueError)   bad argument to a domain call, nothing written
     │   ├── InvalidIndexSpecError
+    │   ├── NotJSONError (also TypeError)  a value that must be JSON is not
     │   └── RecordTooLargeError       e.g. a DynamoDB item over 400 KB
     ├── NotFoundError (also LookupError)
     │   ├── ThreadNotFoundError
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidURLError",
     "MigrationError",
     "NotFoundError",
+    "NotJSONError",
     "NotSupportedError",
     "RecordTooLargeError",
     "RunNotFoundError",
@@ -85,6 +87,12 @@ class InvalidIdentifierError(ConfigurationError):
 
 class ValidationError(AgentStorageError, ValueError):
     """An argument of a domain call is invalid; nothing was written."""
+
+
+class NotJSONError(ValidationError, TypeError):
+    """A value that must be JSON (message content, an adapter's item) is not; nothing was
+    written. Also a :class:`TypeError`, which is what ``json.dumps`` and the frameworks'
+    own sessions raise for such a value, so ``except TypeError`` keeps working."""
 
 
 class InvalidIndexSpecError(ValidationError):

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Sequence
 from ..errors import AgentStorageError
 from ..url import redact, secrets_in_text
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from ._hints import what_to_check
 from ._output import Output
 from ._parser import build_parser, parse
 from ._registry import load_commands
@@ -34,9 +35,10 @@ def secrets_of(argv: Sequence[str]) -> list[str]:
     return found
 
 
-def _report_error(exc: AgentStorageError, secrets: list[str]) -> int:
+def _report_error(exc: AgentStorageError, secrets: list[str], argv: Sequence[str]) -> int:
     # one line, whatever the message holds (e.g. plugins that failed to load)
     message = "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    message += what_to_check(message, argv)
     print(f"agent-storage: error: {type(exc).__name__}: {redact(message, secrets)}",
           file=sys.stderr)
     return EXIT_ERROR
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return int(result)
     except AgentStorageError as exc:
-        return _report_error(exc, secrets)
+        return _report_error(exc, secrets, argv)
     except KeyboardInterrupt:
         print("agent-storage: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -22,13 +22,26 @@ def _inspect_backend(reg: Any, info: Any) -> dict[str, Any]:
         _, cls = reg.backend_class(info.schemes[0])
     except AgentStorageError as exc:
         return {"ok": False, "error": str(exc)}
-    return {"ok": True, "capabilities": sorted(cls.capabilities),
+    return {"ok": True, "capabilities": _capabilities(cls, info.schemes[0]),
             "options": sorted({*cls.accepted_options, *cls.extra_options})}
+
+
+def _capabilities(cls: Any, scheme: str) -> list[str]:
+    """The class's capabilities, marking those a bare ``scheme://`` store lacks (an
+    anonymous ``memory://`` is not persistent, whatever ``memory://NAME`` is)."""
+    from ..url import parse_url
+
+    try:
+        bare = cls(parse_url(f"{scheme}://"), cls.options_class()).capabilities
+    except Exception:  # a URL without a database or table is refused: nothing to mark
+        bare = cls.capabilities
+    return [name if name in bare else f"{name} (not {scheme}://)"
+            for name in sorted(cls.capabilities)]
 
 
 def _print_tables(out: Output, reg: Any, infos: list[Any],
                   checks: dict[str, dict[str, Any]]) -> None:
-    from .._plugins import KNOWN_DISTRIBUTIONS
+    from .._plugins import KNOWN_DISTRIBUTIONS, install_hint
 
     out.table(["backend", "schemes", "plugin", "version", "class"],
               [(i.name, ", ".join(i.schemes), i.plugin, i.version or "built-in", i.target)
@@ -46,7 +59,9 @@ def _print_tables(out: Output, reg: Any, infos: list[Any],
                       if scheme not in reg.backends})
     if missing:
         out.line("")
-        out.line("Not installed: " + ", ".join(missing) + " (pip install <name>)")
+        out.line("Not installed: " + ", ".join(missing))
+        for dist in missing:
+            out.line(f"  {install_hint(dist)}")
 
 
 async def _run(args: argparse.Namespace, out: Output) -> int:

@@ -33,10 +33,41 @@ def _run(args: argparse.Namespace, out: Output) -> int:
     from ..testing import run_conformance
 
     pytest_args = list(args.pytest_args or ())
+    ours = pytest_args[:pytest_args.index("--")] if "--" in pytest_args else pytest_args
+    as_json = args.json or "--json" in ours  # `check URL --json`: the flag after the URL
+    if "--json" in ours:
+        pytest_args.remove("--json")
     if pytest_args and pytest_args[0] == "--":
         pytest_args = pytest_args[1:]
-    return int(run_conformance(args.url, pytest_args))
+    if not as_json:
+        return int(run_conformance(args.url, pytest_args))
+    return _run_json(args.url, pytest_args, out)
+
+
+def _run_json(url: str, pytest_args: list[str], out: Output) -> int:
+    """The kit with pytest's report on stderr and a JSON summary on stdout."""
+    import contextlib
+    import sys
+    import tempfile
+    from pathlib import Path
+    from xml.etree import ElementTree
+
+    from ..testing import run_conformance
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "junit.xml"
+        with contextlib.redirect_stdout(sys.stderr):
+            code = int(run_conformance(url, [*pytest_args, f"--junitxml={report}"]))
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        if report.exists():
+            for suite in ElementTree.parse(report).getroot().iter("testsuite"):
+                for key in counts:
+                    counts[key] += int(suite.get(key, 0))
+    from ..url import parse_url
+
+    out.json({"url": str(parse_url(url)), "passed": code == 0, "exit_code": code, **counts})
+    return code
 
 
 COMMAND = Command(name="check", help="run the conformance kit against URL",
-                  arguments=_arguments, run=_run)
+                  arguments=_arguments, run=_run, json=True)

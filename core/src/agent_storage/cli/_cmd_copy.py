@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ._common import EXIT_OK, positive_int
 from ._output import Output
@@ -25,6 +26,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="compare counts and checksums at the end (default: yes)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
+    p.add_argument("--into-non-empty", action="store_true",
+                   help="copy even if DST already holds records (resume an interrupted copy, "
+                   "or merge); by default a non-empty DST is refused before writing")
 
 
 async def _run(args: argparse.Namespace, out: Output) -> int:
@@ -35,12 +39,24 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
         report = await copy_store(
             args.src, args.dst, domains=args.domains, batch_size=args.batch_size,
             progress="rich" if show else None, verify=args.verify,
+            allow_non_empty=args.into_non_empty,
         )
     except CopyVerificationError as exc:
-        out.write(exc.report.summary() + "\n")
+        _print(out, exc.report, args.json)
         raise
-    out.write(report.summary() + "\n")
+    _print(out, report, args.json)
     return EXIT_OK
+
+
+def _print(out: Output, report: Any, as_json: bool) -> None:
+    if not as_json:
+        out.write(report.summary() + "\n")
+        return
+    import attrs
+
+    out.json({"ok": report.ok, "verified": report.verified, "copied": report.copied,
+              "seconds": round(report.seconds, 3),
+              "kinds": [attrs.asdict(k) | {"ok": k.ok} for k in report.kinds]})
 
 
 COMMAND = Command(
@@ -48,5 +64,5 @@ COMMAND = Command(
     description="Stream every record of every domain from SRC to DST in bounded memory. "
     "Writes are upserts, so an interrupted copy resumes by running it again; at the end "
     "per-domain counts and content checksums are compared (exit 1 on any difference).",
-    arguments=_arguments, run=_run,
+    arguments=_arguments, run=_run, json=True,
 )

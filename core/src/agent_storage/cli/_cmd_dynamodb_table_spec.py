@@ -22,13 +22,18 @@ def _run(args: argparse.Namespace, out: Output) -> int:
     try:
         from agent_storage_dynamodb import spec
     except ImportError as exc:
-        raise AgentStorageError(
-            f"the DynamoDB backend is not installed ({exc}): pip install agent-storage-dynamodb"
-        ) from None
+        from .._plugins import install_hint
+
+        raise AgentStorageError(f"the DynamoDB backend is not installed ({exc}): "
+                                f"{install_hint('agent-storage-dynamodb')}") from None
     from ..naming import check_identifier
 
     check_identifier(args.ttl_attribute, "ttl attribute")
-    if args.format == "create-table":
+    if args.json:
+        out.json({"table": args.table, "create_table": spec.table_spec(args.table),
+                  "time_to_live": spec.ttl_spec(args.table, args.ttl_attribute),
+                  "cloudformation": spec.cloudformation(args.table, args.ttl_attribute)})
+    elif args.format == "create-table":
         import json
 
         out.write(json.dumps(spec.table_spec(args.table), indent=2) + "\n")
@@ -42,5 +47,5 @@ def _run(args: argparse.Namespace, out: Output) -> int:
 COMMAND = Command(
     name="dynamodb-table-spec",
     help="print the DynamoDB CreateTable definition, TTL setting and CloudFormation",
-    arguments=_arguments, run=_run,
+    arguments=_arguments, run=_run, json=True,
 )

@@ -24,12 +24,41 @@ def open_url(url: str, *, read_only: bool = False, **options: Any) -> Any:
 
 async def use_store(url: str, body: Callable[[Any], Awaitable[int]], *,
                     read_only: bool = False) -> int:
-    """Open the store at ``url``, run ``body(storage)``, close the store whatever happens."""
+    """Open the store at ``url``, run ``body(storage)``, close the store whatever happens.
+
+    A read-only command never creates anything: a database that does not exist (a
+    mistyped SQLite path) is "no database at PATH", and one without our schema says so
+    in the user's terms (they never set ``disable_init``)."""
+    from ..errors import SchemaNotInitializedError
+
     storage = open_url(url, read_only=read_only)
     try:
-        return await body(storage)
+        if read_only and not await storage.backend.exists():
+            raise SchemaNotInitializedError(
+                f"no database at {storage.backend.location()} (nothing was created): check "
+                f"the path, or create it with `agent-storage init {storage.url}`")
+        try:
+            return await body(storage)
+        except SchemaNotInitializedError:
+            if not read_only or "disable_init" in open_url_query(url):
+                raise
+            raise SchemaNotInitializedError(
+                f"no agent-storage tables in {storage.backend.location()} (this command "
+                f"only reads, so nothing was created): run `agent-storage init {storage.url}` "
+                "first") from None
     finally:
         await storage.close()
+
+
+def open_url_query(url: str) -> Any:
+    """The query options of ``url`` (empty when it does not parse: opening reports that)."""
+    from ..errors import AgentStorageError
+    from ..url import parse_url
+
+    try:
+        return parse_url(url).query
+    except AgentStorageError:
+        return {}
 
 
 def json_parent() -> Any:
