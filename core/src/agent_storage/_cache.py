@@ -65,10 +65,8 @@ def _freeze(value: Any) -> Any:
     return (type(value).__qualname__, id(value))  # engines, SSL contexts: by identity
 
 
-def _plan(
-    target: Target, keywords: Mapping[str, Any]
-) -> tuple[dict[str, str | None], dict[str, Any], str]:
-    """Resolve the target into routes (domain -> key), per-key (cls, url, options), default key."""
+def _specs(target: Target) -> dict[str, Any]:
+    """The URL (or False/None) for ``default`` and each domain."""
     if isinstance(target, Mapping):
         unknown = set(target) - {"default", *DOMAIN_NAMES}
         if unknown:
@@ -91,9 +89,16 @@ def _plan(
             raise ConfigurationError("the store mapping enables no domain")
     else:
         specs = {"default": target, **dict.fromkeys(DOMAIN_NAMES, target)}
+    return specs
 
+
+def _plan(
+    target: Target, keywords: Mapping[str, Any]
+) -> tuple[dict[str, str | None], dict[str, Any], str]:
+    """Resolve the target into routes (domain -> key), per-key (cls, url, options), default key."""
     import agent_storage._plugins as _plugins
 
+    specs = _specs(target)
     reg = _plugins.registry()
     parts: dict[str, Any] = {}
     routes: dict[str, str | None] = {}

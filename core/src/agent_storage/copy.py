@@ -736,19 +736,7 @@ async def copy_store(
             after: Mapping[str, _Digest] = {}
             if verify:
                 after = await _read_all(_Reader(target, batch, chosen), sink, "verify")
-        kinds = []
-        for domain, kind in KINDS:
-            if domain not in chosen:
-                continue
-            mine, theirs = copier.digests[kind], after.get(kind)
-            kinds.append(KindReport(
-                domain=domain, kind=kind, copied=copier.copied[kind],
-                source_count=mine.count, source_checksum=mine.hexdigest,
-                target_count=None if theirs is None else theirs.count,
-                target_checksum=None if theirs is None else theirs.hexdigest,
-            ))
-        report = CopyReport(kinds=tuple(kinds), verified=verify,
-                            seconds=time.monotonic() - started)
+        report = _report(copier, after, chosen, verify, time.monotonic() - started)
         if verify and not report.ok:
             bad = [f"{k.kind} (source {k.source_count}, destination {k.target_count}"
                    + (", same count, different content" if k.source_count == k.target_count
@@ -762,6 +750,22 @@ async def copy_store(
     finally:
         for storage in opened:
             await storage.close()
+
+
+def _report(copier: _Copier, after: Mapping[str, _Digest], chosen: Sequence[str],
+            verify: bool, seconds: float) -> CopyReport:
+    kinds = []
+    for domain, kind in KINDS:
+        if domain not in chosen:
+            continue
+        mine, theirs = copier.digests[kind], after.get(kind)
+        kinds.append(KindReport(
+            domain=domain, kind=kind, copied=copier.copied[kind],
+            source_count=mine.count, source_checksum=mine.hexdigest,
+            target_count=None if theirs is None else theirs.count,
+            target_checksum=None if theirs is None else theirs.hexdigest,
+        ))
+    return CopyReport(kinds=tuple(kinds), verified=verify, seconds=seconds)
 
 
 async def _refuse_non_empty(target: Storage, domains: Sequence[str]) -> None:
