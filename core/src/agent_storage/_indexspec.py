@@ -18,8 +18,8 @@ from typing import Final, Literal, NoReturn, TypeAlias
 
 from attrs import frozen
 
-from .errors import InvalidIdentifierError, InvalidIndexSpecError, NotSupportedError
-from .naming import LOGICAL_TABLES, MAX_IDENTIFIER_BYTES
+from .errors import InvalidIndexSpecError, NotSupportedError
+from .naming import LOGICAL_TABLES, MAX_IDENTIFIER_BYTES, quote_name
 
 __all__ = [
     "LOGICAL_TABLES",
@@ -218,10 +218,9 @@ def check_identifier(name: object, what: str) -> str:
 
 
 def quote_ident(name: str) -> str:
-    """Double-quote an identifier, doubling embedded quotes (validation already forbids them)."""
-    if not name or "\x00" in name:
-        raise InvalidIdentifierError(f"cannot quote identifier {_show(name)}")
-    return '"' + name.replace('"', '""') + '"'
+    """Double-quote an identifier (:func:`agent_storage.naming.quote_name`; validation
+    already forbids quotes in the names of an index spec)."""
+    return quote_name(name)
 
 
 # ------------------------------------------------------------------ tokenizer

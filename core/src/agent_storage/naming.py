@@ -20,6 +20,7 @@ __all__ = [
     "index_name",
     "qualified_name",
     "quote_identifier",
+    "quote_name",
     "table_name",
 ]
 
@@ -71,14 +72,22 @@ def index_name(name: str, schema: str | None = None) -> str:
     return name
 
 
+def quote_name(name: str) -> str:
+    """Double-quote an SQL identifier, doubling any embedded quote: the one quoting
+    function of agent-storage (every other quoting helper calls it)."""
+    if not name or "\x00" in name:
+        raise InvalidIdentifierError(f"cannot quote identifier {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
 def quote_identifier(name: str) -> str:
-    """``name`` double-quoted for SQL: the one place identifiers are quoted for
-    hand-written statements. Only the alphabet of :func:`check_identifier` is accepted
-    (so nothing needs escaping; InvalidIdentifierError otherwise); the length is checked
-    where names are built (PostgreSQL's limit is no concern of SQLite's backup names)."""
+    """``name`` checked and quoted (:func:`quote_name`) for hand-written statements. Only
+    the alphabet of :func:`check_identifier` is accepted (InvalidIdentifierError
+    otherwise); the length is checked where names are built (PostgreSQL's limit is no
+    concern of SQLite's backup names)."""
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
         check_identifier(name, "identifier")  # raises with the usual message
-    return f'"{name}"'
+    return quote_name(name)
 
 
 def qualified_name(name: str, schema: str | None = None) -> str:
