@@ -47,8 +47,10 @@ def test_copy_moves_every_record_and_verifies(
         ids, run = asyncio.run(read())
         assert ids == [f"m{i}" for i in range(7)]
         assert run is not None and run.status == "running"
-        # a second run is a resume: upserts, same counts, still verified
-        assert main(["copy", src, dst]) == 0
+        # a second run is a resume (the destination is no longer empty: say so), upserts,
+        # same counts, still verified
+        assert main(["copy", src, dst]) == 1
+        assert main(["copy", "--into-non-empty", src, dst]) == 0
         assert "DIFFERS" not in capsys.readouterr().out
     finally:
         MemoryBackend.forget(name)

@@ -41,6 +41,7 @@ PUBLIC = [
     "MigrationError",
     "MigrationReport",
     "NotFoundError",
+    "NotJSONError",
     "NotSupportedError",
     "Page",
     "Recall",
