@@ -64,3 +64,22 @@ def test_one_session_from_five_threads_each_with_its_own_loop(url: str) -> None:
     assert sorted(contents[:-1]) == sorted(
         [f"from thread {n}" for n in range(5)] + [f"reply {n}" for n in range(5)])
     assert contents[-1] == contents[-2]
+
+
+async def test_a_non_json_item_is_both_a_type_error_and_a_validation_error() -> None:
+    # the frameworks' own sessions raise TypeError for such items; ours must satisfy both
+    from agent_storage import ValidationError
+    from agent_storage.integrations.langchain import AgentStorageChatMessageHistory
+    from langchain_core.messages import HumanMessage
+
+    url = f"memory://nonjson{uuid.uuid4().hex[:8]}"
+    session = AgentStorageSession("s", url)
+    for kind in (TypeError, ValidationError):
+        with pytest.raises(kind):
+            await session.add_items([{"role": "user", "content": {1, 2}}])
+    history = AgentStorageChatMessageHistory("h", url)
+    for kind in (TypeError, ValidationError):
+        with pytest.raises(kind):
+            await history.aadd_messages([HumanMessage(content="hi", additional_kwargs={"x": {1}})])
+    assert await session.get_items() == [] and await history.aget_messages() == []
+    await close_all()

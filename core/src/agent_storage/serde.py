@@ -22,7 +22,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import ValidationError
+from .errors import NotJSONError, ValidationError
 
 if TYPE_CHECKING:
     import cattrs
@@ -171,14 +171,14 @@ def _walk(value: Any, path: str, depth: int) -> None:
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValidationError(f"{path}: JSON object keys must be str, got {key!r}")
+                raise NotJSONError(f"{path}: JSON object keys must be str, got {key!r}")
             check_text(key, f"{path} key")
             _walk(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             _walk(item, f"{path}[{index}]", depth + 1)
     else:
-        raise ValidationError(f"{path}: {type(value).__name__} is not a JSON value")
+        raise NotJSONError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
 # What json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False) builds
