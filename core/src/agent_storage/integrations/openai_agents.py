@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ThreadNotFoundError, ValidationError
+from ..errors import NotJSONError, ThreadNotFoundError
 from ..records import ROLES, Message, Thread
 from ..serde import utcnow
 from ..storage import Storage
@@ -143,11 +143,11 @@ class AgentStorageSession:
         messages = []
         for item in items:
             if not isinstance(item, Mapping):
-                raise ValidationError(f"add_items: expected dict items, got {type(item).__name__}")
+                raise NotJSONError(f"add_items: expected dict items, got {type(item).__name__}")
             messages.append(Message(
                 id=uuid.uuid4().hex, thread_id=self.session_id, role=item_role(item),
-                content=dict(item), type=_item_type(item), resource_id=self.resource_id,
-                created_at=now,
+                content=dict(item), type=_item_type(item),
+                resource_id=self.resource_id, created_at=now,
             ))
 
         async def write(storage: Storage) -> None:
