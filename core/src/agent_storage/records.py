@@ -14,7 +14,16 @@ from typing import Any, Final, Generic, Literal, TypeVar
 from attrs import Factory, field, frozen
 
 from .errors import ValidationError
-from .serde import MAX_ID_LENGTH, check_id, check_json, check_text, to_utc, utcnow
+from .serde import (
+    MAX_DATETIME,
+    MAX_ID_LENGTH,
+    MIN_DATETIME,
+    check_id,
+    check_json,
+    check_text,
+    to_utc,
+    utcnow,
+)
 
 __all__ = [
     "UNSET",
@@ -95,10 +104,11 @@ def _to_dict(value: Any) -> Any:
 
 
 _UTC = _dt.UTC
+_MIN, _MAX = MIN_DATETIME, MAX_DATETIME
 
 
 def _utc(value: Any) -> _dt.datetime:
-    if type(value) is _dt.datetime and value.tzinfo is _UTC:
+    if type(value) is _dt.datetime and value.tzinfo is _UTC and _MIN <= value <= _MAX:
         return value  # what to_utc returns for it, without its checks
     return to_utc(value)
 
@@ -153,7 +163,7 @@ def _plain_id(value: Any) -> bool:
     """True for the common id: a non-empty ASCII str without NUL, short enough. Anything
     else goes through :func:`check_id` (which accepts valid non-ASCII ids)."""
     return (type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value.isascii()
-            and "\x00" not in value)
+            and "\x00" not in value and not value.isspace())
 
 
 @frozen(kw_only=True)

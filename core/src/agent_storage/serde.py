@@ -9,8 +9,11 @@ backend accepts is accepted identically by all of them:
 * Text (strings in JSON, ids, titles) must not contain ``\\x00`` or a lone UTF-16 surrogate:
   PostgreSQL cannot store either, so every backend refuses them up front with
   :class:`~agent_storage.errors.ValidationError` instead of stripping them silently.
-* Datetimes are timezone-aware and normalised to UTC; naive datetimes are refused.
-  On the wire they are ISO 8601 with microseconds and ``+00:00``.
+* Datetimes are timezone-aware and normalised to UTC; naive datetimes are refused, and so
+  is any instant outside :data:`MIN_DATETIME` .. :data:`MAX_DATETIME` (one day inside
+  Python's own range, so that no backend or driver converting to or from another time
+  zone can overflow). On the wire they are ISO 8601 with microseconds and ``+00:00``.
+* Ids are non-empty, not only whitespace, at most :data:`MAX_ID_LENGTH` characters.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .errors import NotJSONError, ValidationError
 
@@ -28,8 +31,10 @@ if TYPE_CHECKING:
     import cattrs
 
 __all__ = [
+    "MAX_DATETIME",
     "MAX_ID_LENGTH",
     "MAX_JSON_DEPTH",
+    "MIN_DATETIME",
     "check_id",
     "check_json",
     "check_text",
@@ -47,6 +52,12 @@ MAX_ID_LENGTH = 255
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
+#: The supported instants, the same on every backend (inclusive, UTC): a day inside
+#: ``datetime.min``/``datetime.max`` so that every instant in range also exists in every
+#: other time zone a driver may convert through.
+MIN_DATETIME: Final = _dt.datetime(1, 1, 2, tzinfo=_dt.UTC)
+MAX_DATETIME: Final = _dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=_dt.UTC)
+
 T = TypeVar("T")
 
 
@@ -55,19 +66,33 @@ def utcnow() -> _dt.datetime:
 
 
 def to_utc(value: Any, field: str = "datetime") -> _dt.datetime:
-    """Return ``value`` as an aware UTC datetime; refuse naive datetimes and non-datetimes."""
+    """Return ``value`` as an aware UTC datetime; refuse (ValidationError) naive datetimes,
+    non-datetimes and instants outside ``MIN_DATETIME .. MAX_DATETIME``."""
     if not isinstance(value, _dt.datetime):
         raise ValidationError(
             f"{field}: expected a timezone-aware datetime, got {type(value).__name__}"
         )
+    when: _dt.datetime = value
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValidationError(
             f"{field}: naive datetime {value.isoformat()} refused; pass a timezone-aware "
             "datetime such as datetime.now(timezone.utc)"
         )
-    if value.tzinfo is _dt.UTC:
-        return value
-    return value.astimezone(_dt.UTC)
+    if when.tzinfo is not _dt.UTC:
+        try:
+            when = when.astimezone(_dt.UTC)
+        except OverflowError:  # e.g. datetime.min at +05:00: before year 1 in UTC
+            raise _out_of_range(when, field) from None
+    if not MIN_DATETIME <= when <= MAX_DATETIME:
+        raise _out_of_range(when, field)
+    return when
+
+
+def _out_of_range(value: _dt.datetime, field: str) -> ValidationError:
+    return ValidationError(
+        f"{field}: {value.isoformat()} is outside the supported range "
+        f"{MIN_DATETIME.isoformat()} .. {MAX_DATETIME.isoformat()}"
+    )
 
 
 def parse_datetime(text: str) -> _dt.datetime:
@@ -102,10 +127,11 @@ def check_text(value: Any, field: str) -> str:
 
 
 def check_id(value: Any, field: str = "id") -> str:
-    """An id is a non-empty string of at most MAX_ID_LENGTH characters, no NUL/surrogates."""
+    """An id is a string of 1..MAX_ID_LENGTH characters, not only whitespace (a blank id
+    is as meaningless as an empty one), without NUL or lone surrogates."""
     check_text(value, field)
-    if not value:
-        raise ValidationError(f"{field}: must be a non-empty string")
+    if not value or value.isspace():
+        raise ValidationError(f"{field}: must be a non-empty string (not only whitespace)")
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"{field}: longer than {MAX_ID_LENGTH} characters")
     return value  # type: ignore[no-any-return]

@@ -85,7 +85,7 @@ CORPUS: tuple[str, ...] = (
     "null",
     "true",
     "0",
-    " ",
+    "a b ",  # spaces (a whitespace-only id is refused: test_bad_input.py)
 )
 #: The corpus minus plain words ("_", "null", "0"), which are valid identifiers.
 ATTACKS: tuple[str, ...] = tuple(s for s in CORPUS if not re.fullmatch(r"\w+", s))
