@@ -6,7 +6,17 @@ import datetime as _dt
 from typing import Any
 
 import pytest
-from agent_storage import AgentConfig, Include, Message, Score, Span, Thread, ThreadNotFoundError
+from agent_storage import (
+    AgentConfig,
+    Include,
+    Message,
+    Score,
+    Span,
+    Thread,
+    ThreadNotFoundError,
+    ValidationError,
+)
+from attrs import evolve
 from dynamo_testlib import counting
 
 T0 = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
@@ -120,38 +130,53 @@ async def test_include_window_queries(store: Any) -> None:
     assert log.ops == ["Query"]
 
 
-async def test_saving_20_messages_is_two_requests(store: Any) -> None:
+def _lookups(ops: list[str], n: int) -> None:
+    """``n`` id lookups (gsi1 Queries: where is this message id stored now?)."""
+    assert ops.count("Query") == n
+
+
+async def test_saving_20_messages_is_two_requests_plus_id_lookups(store: Any) -> None:
+    """One BatchGetItem (thread, messages) alongside one gsi1 Query per message id (a
+    re-save under another thread moves the message: one message per id), then one
+    TransactWriteItems."""
     await store.memory.save_thread(Thread(id="t", resource_id="u"))
     batch = [Message(id=f"m{n}", thread_id="t", role="user", content={"n": n},
                      created_at=at(n)) for n in range(20)]
     with counting(store) as log:
         await store.memory.save_messages(batch)
-    assert log.ops == ["BatchGetItem", "TransactWriteItems"]
-    assert len(log.calls[1][1]["TransactItems"]) == 21  # 20 puts + the thread bump
+    _lookups(log.ops, 20)
+    assert [op for op in log.ops if op != "Query"] == ["BatchGetItem", "TransactWriteItems"]
+    assert len(log.calls[-1][1]["TransactItems"]) == 21  # 20 puts + the thread bump
     with counting(store) as log:  # re-saving (upsert) costs the same
         await store.memory.save_messages(batch)
-    assert log.ops == ["BatchGetItem", "TransactWriteItems"]
+    _lookups(log.ops, 20)
+    assert [op for op in log.ops if op != "Query"] == ["BatchGetItem", "TransactWriteItems"]
     assert (await store.memory.list_messages("t", per_page=None)).total == 20
 
 
-async def test_new_messages_naming_their_owner_are_one_request(store: Any) -> None:
+async def test_new_messages_naming_their_owner_are_one_write_request(store: Any) -> None:
     """The write path of a chat turn: new messages that carry the thread's resource_id are
-    one TransactWriteItems; every assumption is a condition, so a wrong guess costs one
-    request more and writes nothing wrong."""
+    one TransactWriteItems after the id lookups (one gsi1 Query per message, concurrent);
+    every assumption is a condition, so a wrong guess costs one request more and writes
+    nothing wrong."""
     await store.memory.save_thread(Thread(id="t", resource_id="u", agent_id="a"))
     batch = [Message(id=f"m{n}", thread_id="t", role="user", content=n, resource_id="u",
                      created_at=at(n)) for n in range(20)]
     with counting(store) as log:
         await store.memory.save_messages(batch)
-    assert log.ops == ["TransactWriteItems"]
+    _lookups(log.ops, 20)
+    assert [op for op in log.ops if op != "Query"] == ["TransactWriteItems"]
     thread = await store.memory.get_thread("t")
     by_agent = await store.memory.list_threads(agent_id="a", order_by="updated_at")
     assert by_agent.items == (thread,)
-    with counting(store) as log:  # upserts: the fast path fails, the general path runs
+    with counting(store) as log:  # upserts: the lookups find them, the general path runs
         await store.memory.save_messages(batch[:5])
-    assert log.ops == ["TransactWriteItems", "BatchGetItem", "TransactWriteItems"]
+    _lookups(log.ops, 10)
+    assert [op for op in log.ops if op != "Query"] == ["BatchGetItem", "TransactWriteItems"]
     wrong = [Message(id="w", thread_id="t", role="user", content=0, resource_id="intruder")]
-    saved = await store.memory.save_messages(wrong)
+    with pytest.raises(ValidationError):  # another owner than the thread's: nothing written
+        await store.memory.save_messages(wrong)
+    saved = await store.memory.save_messages([evolve(wrong[0], resource_id=None)])
     assert saved[0].resource_id == "u"
     page = await store.memory.list_messages("t", per_page=None)
     assert [m.id for m in page.items] == [f"m{n}" for n in range(20)] + ["w"]

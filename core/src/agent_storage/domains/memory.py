@@ -49,6 +49,7 @@ __all__ = [
     "ThreadFilter",
     "ThreadQuery",
     "ThreadSelect",
+    "check_owner",
 ]
 
 #: Fields ``list_threads``/``threads().order_by`` accept; ``title`` sorts NULL as ''.
@@ -124,6 +125,16 @@ class CloneRequest:
 Ordered = tuple[int, Message]
 
 
+def check_owner(message: Message, owner: str) -> None:
+    """For ``_save_messages``: refuse (ValidationError) a message that names another owner
+    than ``owner``, its thread's; an unset ``resource_id`` is filled in by the caller."""
+    if message.resource_id is not None and message.resource_id != owner:
+        raise ValidationError(
+            f"message {message.id!r}: resource_id {message.resource_id!r} is not the owner of "
+            f"thread {message.thread_id!r}; leave it unset to take the thread's owner"
+        )
+
+
 def _sort_key(item: Ordered) -> tuple[_dt.datetime, int]:
     return item[1].created_at, item[0]
 
@@ -162,9 +173,15 @@ class MemoryDomain(VectorMemory, Domain):
         title: str | Any | None = UNSET,
         metadata: Mapping[str, Any] | Any = UNSET,
         merge_metadata: bool = False,
+        resource_id: str | None = None,
     ) -> Thread:
-        """Change title and/or metadata; bumps ``updated_at``. ThreadNotFoundError if missing."""
+        """Change title and/or metadata; bumps ``updated_at``. ThreadNotFoundError if missing.
+
+        With ``resource_id``, a thread owned by another is missing (checked in the same
+        transaction as the change); without it the call is administrative.
+        """
         check_id(thread_id, "thread_id")
+        owner = opt_id(resource_id, "resource_id")
         if title is not UNSET and title is not None:
             check_text(title, "title")
         if metadata is not UNSET:
@@ -173,18 +190,24 @@ class MemoryDomain(VectorMemory, Domain):
             check_json(metadata, "metadata")
         await self._ready()
         thread = await self._update_thread(
-            thread_id, title=title, metadata=metadata, merge_metadata=merge_metadata, now=utcnow()
+            thread_id, title=title, metadata=metadata, merge_metadata=merge_metadata,
+            now=utcnow(), resource_id=owner,
         )
         if thread is None:
             raise ThreadNotFoundError(f"thread {thread_id!r} not found")
         return thread
 
     @public
-    async def delete_thread(self, thread_id: str) -> None:
-        """Delete a thread and its messages; a missing id is a no-op."""
+    async def delete_thread(self, thread_id: str, *, resource_id: str | None = None) -> None:
+        """Delete a thread and its messages; a missing id is a no-op.
+
+        With ``resource_id``, a thread owned by another is left alone (a no-op, as if
+        missing; checked in the same transaction as the delete).
+        """
         check_id(thread_id, "thread_id")
+        owner = opt_id(resource_id, "resource_id")
         await self._ready()
-        await self._delete_thread(thread_id)
+        await self._delete_thread(thread_id, resource_id=owner)
 
     @public
     async def list_threads(
@@ -257,25 +280,19 @@ class MemoryDomain(VectorMemory, Domain):
         ``last=N``: the newest N in chronological order (the recall path; ``page`` and
         ``per_page`` are ignored). ``include``: windows of messages around given ids, in
         their own threads, added to the page, de-duplicated and sorted; ``per_page=0``
-        returns only the windows. ``with_total`` defaults to True for paged listings and
-        to False for ``last=N`` and ``per_page=0`` (counting a whole thread on every turn
-        is what made peers slow); ``total`` counts only the filtered messages.
+        returns only the windows. ``has_more`` is True only when a message of the listing
+        after this page (before it, for ``last=N``) is not already in the returned items,
+        so a window that reaches the end does not announce another page. ``with_total``
+        defaults to True for paged listings and to False for ``last=N`` and ``per_page=0``
+        (counting a whole thread on every turn is what made peers slow); ``total`` counts
+        only the filtered messages (the listing, not the windows).
         """
         if (last is not None and type(thread_id) is str and type(last) is int and last > 0
                 and resource_id is None and start is None and end is None and roles is None
                 and types is None and include == () and order == "asc" and not with_total):
-            # The recall path agents call on every turn: only the checks it needs.
-            check_id(thread_id, "thread_id")
-            check_page(page, per_page, allow_zero=True)
-            await self._ready()
-            newest = await self._last_messages(thread_id, last + 1)
-            has_more = len(newest) > last
-            return Page(items=tuple(m for _, m in reversed(newest[:last])), total=None,
-                        page=0, per_page=last, has_more=has_more)
-
-        thread_ids = _thread_ids(thread_id)
+            return await self._recall(thread_id, last, page, per_page)
         sel = MessageSelect(
-            thread_ids=thread_ids,
+            thread_ids=_thread_ids(thread_id),
             resource_id=opt_id(resource_id, "resource_id"),
             start=opt_time(start, "start"),
             end=opt_time(end, "end"),
@@ -292,45 +309,58 @@ class MemoryDomain(VectorMemory, Domain):
         if with_total is None:
             with_total = last is None and limit != 0
         await self._ready()
-
+        windows = (await self._select_windows(includes, resource_id=sel.resource_id)
+                   if includes else [])
+        shown = {m.id for _, m in windows}
         if last is not None:
-            newest = await self._select_messages(evolve(sel, order="desc", limit=last + 1))
-            has_more = len(newest) > last
-            rows = sorted(newest[:last], key=_sort_key)
+            rows, has_more, ends_here = await self._listing(sel, "desc", 0, last, shown)
+            rows.sort(key=_sort_key)
             page, limit, offset = 0, last, 0
-        elif limit == 0:
-            rows, has_more = [], False
-        else:
-            fetched = await self._select_messages(
-                evolve(sel, order=order, offset=offset, limit=None if limit is None else limit + 1)
-            )
-            has_more = limit is not None and len(fetched) > limit
-            rows = fetched[:limit] if limit is not None else fetched
-
-        total = None
-        if with_total:
-            if not has_more and last is None and limit != 0 and (offset == 0 or rows):
-                total = offset + len(rows)
-            else:
-                total = await self._count_messages(sel)
-
-        if includes:
-            windows = await self._select_windows(includes, resource_id=sel.resource_id)
-            merged = {m.id: (seq, m) for seq, m in rows}
-            for seq, m in windows:
-                merged.setdefault(m.id, (seq, m))
-            rows = sorted(merged.values(), key=_sort_key)
             if order == "desc":
                 rows.reverse()
-        elif last is not None and order == "desc":
-            rows = rows[::-1]
-        return Page(
-            items=tuple(m for _, m in rows),
-            total=total,
-            page=page,
-            per_page=limit,
-            has_more=has_more,
-        )
+        else:
+            rows, has_more, ends_here = await self._listing(sel, order, offset, limit, shown)
+        total = None
+        if with_total:
+            if last is None and limit != 0 and ends_here and (offset == 0 or rows):
+                total = offset + len(rows)  # the last page tells the total without a COUNT
+            else:
+                total = await self._count_messages(sel)
+        if windows:
+            rows = _merged(rows, windows, order)
+        return Page(items=tuple(m for _, m in rows), total=total, page=page, per_page=limit,
+                    has_more=has_more)
+
+    async def _recall(self, thread_id: str, last: int, page: Any, per_page: Any) -> Page[Message]:
+        """``list_messages(thread_id, last=N)``, the call agents make on every turn: only
+        the checks it needs, and the backend's fastest path."""
+        check_id(thread_id, "thread_id")
+        check_page(page, per_page, allow_zero=True)
+        await self._ready()
+        newest = await self._last_messages(thread_id, last + 1)
+        has_more = len(newest) > last
+        return Page(items=tuple(m for _, m in reversed(newest[:last])), total=None,
+                    page=0, per_page=last, has_more=has_more)
+
+    async def _listing(
+        self, sel: MessageSelect, order: str, offset: int, limit: int | None, shown: set[str]
+    ) -> tuple[list[Ordered], bool, bool]:
+        """One page of ``sel`` in ``order``: (rows, has_more, ends_here).
+
+        ``shown`` are ids the response holds anyway (include windows): ``has_more`` is True
+        only if a row after the page is not among them. Fetching ``limit + 1 + len(shown)``
+        rows decides it: if that many came back, one past the page is not shown.
+        ``ends_here``: no row at all follows the page."""
+        if limit == 0:
+            return [], False, True
+        fetched = await self._select_messages(evolve(
+            sel, order=order, offset=offset,
+            limit=None if limit is None else limit + 1 + len(shown)))
+        if limit is None:
+            return fetched, False, True
+        beyond = fetched[limit:]
+        has_more = any(m.id not in shown for _, m in beyond)
+        return fetched[:limit], has_more, not beyond
 
     @public
     async def get_messages(self, message_ids: Iterable[str]) -> list[Message]:
@@ -345,9 +375,12 @@ class MemoryDomain(VectorMemory, Domain):
     async def save_messages(self, messages: Iterable[Message]) -> list[Message]:
         """Upsert messages, all or nothing, in list order.
 
-        Every thread must exist (ThreadNotFoundError, nothing written). ``resource_id`` is
-        filled from the thread. Bumps each thread's ``updated_at`` and applies
-        ``Retention.max_messages_per_thread`` in the same transaction.
+        Every thread must exist (ThreadNotFoundError, nothing written). An unset
+        ``resource_id`` is filled from the thread; a message naming another owner than its
+        thread's is refused (ValidationError, nothing written). Re-saving an id under
+        another thread moves the message (one message per id) and bumps both threads.
+        Bumps each thread's ``updated_at`` and applies ``Retention.max_messages_per_thread``
+        in the same transaction.
         """
         batch = list(messages)
         seen: set[str] = set()
@@ -368,12 +401,17 @@ class MemoryDomain(VectorMemory, Domain):
         return await self._save_messages(batch, now=utcnow())
 
     @public
-    async def update_messages(self, updates: Iterable[MessageUpdate]) -> list[Message]:
+    async def update_messages(
+        self, updates: Iterable[MessageUpdate], *, resource_id: str | None = None
+    ) -> list[Message]:
         """Apply partial updates; metadata merges; moving a message bumps both threads.
 
         Unknown message ids are skipped; a target thread that does not exist raises
-        ThreadNotFoundError and nothing is written.
+        ThreadNotFoundError and nothing is written. With ``resource_id``, messages of
+        another owner count as unknown and a target thread of another owner as missing
+        (checked in the same transaction as the change).
         """
+        owner = opt_id(resource_id, "resource_id")
         items = list(updates)
         for u in items:
             if not isinstance(u, MessageUpdate):
@@ -385,7 +423,8 @@ class MemoryDomain(VectorMemory, Domain):
         if not items:
             return []
         await self._ready()
-        updated = sorted(await self._update_messages(items, now=utcnow()), key=_sort_key)
+        updated = sorted(
+            await self._update_messages(items, now=utcnow(), resource_id=owner), key=_sort_key)
         vectors = self._vector_config()
         if vectors is not None:  # text changed: its vector follows (see docs/recall.md)
             changed = {u.id for u in items if u.content is not UNSET}
@@ -393,13 +432,18 @@ class MemoryDomain(VectorMemory, Domain):
         return [m for _, m in updated]
 
     @public
-    async def delete_messages(self, message_ids: Iterable[str]) -> int:
-        """Delete messages by id; returns how many existed. Bumps their threads' updated_at."""
+    async def delete_messages(
+        self, message_ids: Iterable[str], *, resource_id: str | None = None
+    ) -> int:
+        """Delete messages by id; returns how many this call deleted. Bumps their threads'
+        updated_at. With ``resource_id``, messages of another owner are left alone and not
+        counted (checked in the same transaction as the delete)."""
         ids = id_list(message_ids, "message_ids")
+        owner = opt_id(resource_id, "resource_id")
         if not ids:
             return 0
         await self._ready()
-        return await self._delete_messages(ids, now=utcnow())
+        return await self._delete_messages(ids, now=utcnow(), resource_id=owner)
 
     @public
     async def clone_thread(
@@ -414,13 +458,18 @@ class MemoryDomain(VectorMemory, Domain):
         start: _dt.datetime | None = None,
         end: _dt.datetime | None = None,
         message_ids: Iterable[str] | None = None,
+        source_resource_id: str | None = None,
     ) -> tuple[Thread, list[Message]]:
         """Copy a thread and (a selection of) its messages under fresh ids, atomically.
 
         ``message_limit`` keeps the newest N of the selection. The clone's metadata holds
         ``{"clone": {"source_thread_id": ..., "cloned_at": ...}}`` merged with ``metadata``.
+        ``resource_id`` names the clone's owner (default: the source's). With
+        ``source_resource_id``, a source thread owned by another is missing
+        (ThreadNotFoundError) and only messages of that owner are copied.
         """
         check_id(source_thread_id, "source_thread_id")
+        source_owner = opt_id(source_resource_id, "source_resource_id")
         if message_limit is not None and (
             isinstance(message_limit, bool)
             or not isinstance(message_limit, int)
@@ -434,7 +483,7 @@ class MemoryDomain(VectorMemory, Domain):
         req = CloneRequest(
             source_thread_id=source_thread_id,
             new_thread_id=check_id(new_thread_id, "new_thread_id")
-            if new_thread_id
+            if new_thread_id is not None
             else str(uuid.uuid4()),
             resource_id=opt_id(resource_id, "resource_id"),
             title=None if title is None else check_text(title, "title"),
@@ -446,12 +495,13 @@ class MemoryDomain(VectorMemory, Domain):
         )
         await self._ready()
         source = await self._get_thread(source_thread_id)
-        if source is None:
+        if source is None or (source_owner is not None and source.resource_id != source_owner):
             raise ThreadNotFoundError(f"thread {source_thread_id!r} not found")
         if req.new_thread_id == source_thread_id or await self._get_thread(req.new_thread_id):
             raise ValidationError(f"new_thread_id: thread {req.new_thread_id!r} already exists")
         sel = MessageSelect(
             thread_ids=(source_thread_id,),
+            resource_id=source_owner,
             start=req.start,
             end=req.end,
             message_ids=req.message_ids,
@@ -559,14 +609,17 @@ class MemoryDomain(VectorMemory, Domain):
         metadata: Any,
         merge_metadata: bool,
         now: _dt.datetime,
+        resource_id: str | None = None,
     ) -> Thread | None:
         """Atomically (row-locked read-modify-write: concurrent merge_metadata calls keep
         every key) apply title/metadata unless UNSET (merge or replace); set
-        updated_at=now. Return None when the thread is missing."""
+        updated_at=now. Return None when the thread is missing, or when ``resource_id`` is
+        given and the thread has another owner (checked in the same transaction)."""
 
     @abstractmethod
-    async def _delete_thread(self, thread_id: str) -> None:
-        """Delete the thread and its messages in one transaction."""
+    async def _delete_thread(self, thread_id: str, *, resource_id: str | None = None) -> None:
+        """Delete the thread and its messages in one transaction; with ``resource_id``,
+        only if the thread has that owner (checked in the same transaction)."""
 
     @abstractmethod
     async def _select_threads(self, sel: ThreadSelect) -> list[Thread]:
@@ -609,27 +662,34 @@ class MemoryDomain(VectorMemory, Domain):
     @abstractmethod
     async def _save_messages(self, messages: list[Message], *, now: _dt.datetime) -> list[Message]:
         """One atomic write: check threads exist (ThreadNotFoundError, nothing written; an
-        expired thread counts as missing), set resource_id to the thread's owner (always,
-        whatever the message says), upsert in list order (ties keep list order), set each
-        thread's updated_at=now, prune beyond Retention.max_messages_per_thread (oldest
-        first, by (created_at, seq)). Re-saving an existing id keeps its ORIGINAL seq (an
-        upsert never touches seq) and may move it to another thread or created_at; both the
-        old and the new thread get updated_at=now. Return the messages as stored, in input
+        expired thread counts as missing), fill an unset resource_id with the thread's
+        owner (a message naming another owner: ValidationError, nothing written), upsert
+        in list order (ties keep list order), set each thread's updated_at=now, prune
+        beyond Retention.max_messages_per_thread (oldest first, by (created_at, seq)).
+        Re-saving an existing id keeps its ORIGINAL seq (an upsert never touches seq) and
+        may move it to another thread or created_at (one message per id); both the old
+        and the new thread get updated_at=now. Return the messages as stored, in input
         order (including any pruned by the limit in this same call)."""
 
     @abstractmethod
     async def _update_messages(
-        self, updates: list[MessageUpdate], *, now: _dt.datetime
+        self, updates: list[MessageUpdate], *, now: _dt.datetime, resource_id: str | None = None
     ) -> list[Ordered]:
         """Atomic; skip unknown ids; metadata merges; moving a message changes its
         thread_id and resource_id (target thread's owner) and bumps old and new threads'
         updated_at; any other change bumps its thread's updated_at. Every target thread_id
         given must exist (even for unknown message ids), else ThreadNotFoundError and
-        nothing is written."""
+        nothing is written. With ``resource_id``: a message whose resource_id differs is
+        an unknown id, a target thread of another owner is missing (same transaction)."""
 
     @abstractmethod
-    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
-        """Delete; bump the affected threads' updated_at; return the number deleted."""
+    async def _delete_messages(
+        self, ids: Sequence[str], *, now: _dt.datetime, resource_id: str | None = None
+    ) -> int:
+        """Delete; bump the affected threads' updated_at; return the number THIS call
+        deleted (a row a concurrent call deleted first is not counted: two concurrent
+        deletes of one id report 1 in total). With ``resource_id``, only messages with
+        that resource_id are deleted (checked in the same transaction)."""
 
     @abstractmethod
     async def _create_thread_with_messages(
@@ -827,6 +887,17 @@ def _thread_ids(value: Any) -> tuple[str, ...]:
     if not ids:
         raise ValidationError("thread_id: expected at least one thread id")
     return ids
+
+
+def _merged(rows: list[Ordered], windows: list[Ordered], order: str) -> list[Ordered]:
+    """The page's rows plus the include windows, each message once, in ``order``."""
+    merged = {m.id: (seq, m) for seq, m in rows}
+    for seq, m in windows:
+        merged.setdefault(m.id, (seq, m))
+    out = sorted(merged.values(), key=_sort_key)
+    if order == "desc":
+        out.reverse()
+    return out
 
 
 def _includes(values: Any) -> tuple[Include, ...]:

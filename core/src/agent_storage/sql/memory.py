@@ -21,7 +21,14 @@ from sqlalchemy import (
     update,
 )
 
-from ..domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter, ThreadSelect
+from ..domains.memory import (
+    MemoryDomain,
+    MessageSelect,
+    Ordered,
+    ThreadFilter,
+    ThreadSelect,
+    check_owner,
+)
 from ..errors import ThreadNotFoundError, ValidationError
 from ..records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
 from ..vectors._sql import SqlVectors
@@ -126,13 +133,15 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
 
     async def _update_thread(
         self, thread_id: str, *, title: Any, metadata: Any, merge_metadata: bool,
-        now: _dt.datetime,
+        now: _dt.datetime, resource_id: str | None = None,
     ) -> Thread | None:
         th = self.t.threads
         c = self.c
 
         def run(tx: Tx) -> Thread | None:
             stmt = select(*self.thread_cols).where(th.c.id == thread_id).with_for_update()
+            if resource_id is not None:  # another owner's thread is missing
+                stmt = stmt.where(th.c.resource_id == resource_id)
             alive = self._alive(th, "threads")
             if alive is not None:
                 stmt = stmt.where(alive)
@@ -153,10 +162,14 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
 
         return await self.b.transact(run)
 
-    async def _delete_thread(self, thread_id: str) -> None:
+    async def _delete_thread(self, thread_id: str, *, resource_id: str | None = None) -> None:
         th, ms = self.t.threads, self.t.messages
 
         def run(tx: Tx) -> None:
+            if resource_id is not None and tx.first(
+                    select(th.c.id).where(th.c.id == thread_id, th.c.resource_id == resource_id)
+                    .with_for_update()) is None:
+                return  # another owner's thread (or none): nothing to delete
             tx.execute(delete(ms).where(ms.c.thread_id == thread_id))
             tx.execute(delete(th).where(th.c.id == thread_id))
 
@@ -454,22 +467,27 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
         rows = tx.rows(stmt, {"ids": list(thread_ids), **self._cutoffs()})
         return {r[0]: r[1] for r in rows}
 
-    def _claim(self, tx: Tx, thread_ids: Sequence[str], now: _dt.datetime) -> dict[str, str]:
-        """Bump updated_at of the (visible) threads among ``thread_ids`` and return
-        thread id -> resource_id for them: the existence check and the touch in one
-        statement (the caller raises, and so rolls back, when one is missing)."""
-        th = self.t.threads
+    def _claim(self, tx: Tx, thread_ids: Sequence[str], now: _dt.datetime,
+               message_ids: Sequence[str]) -> dict[str, str]:
+        """Bump updated_at of the (visible) threads among ``thread_ids`` and of the threads
+        the messages ``message_ids`` are in now (a re-save under another thread moves the
+        message: both threads are touched), and return thread id -> resource_id for them:
+        the existence check and the touch in one statement (the caller raises, and so
+        rolls back, when one of ``thread_ids`` is missing)."""
+        th, ms = self.t.threads, self.t.messages
 
         def build() -> Any:
-            stmt = update(th).where(th.c.id.in_(bindparam("ids", expanding=True)))
+            moved_from = th.c.id.in_(select(ms.c.thread_id).where(
+                ms.c.id.in_(bindparam("mids", expanding=True))).scalar_subquery())
+            stmt = update(th).where(th.c.id.in_(bindparam("ids", expanding=True)) | moved_from)
             alive = self._alive(th, "threads")
             if alive is not None:
                 stmt = stmt.where(alive)
             return stmt.values(updated_at=bindparam("now")).returning(th.c.id, th.c.resource_id)
 
         stmt = self._stmt("claim", build)
-        rows = tx.rows(stmt, {"ids": list(thread_ids), "now": self.c.ts(now),
-                              **self._cutoffs()})
+        rows = tx.rows(stmt, {"ids": list(thread_ids), "mids": list(message_ids),
+                              "now": self.c.ts(now), **self._cutoffs()})
         return {r[0]: r[1] for r in rows}
 
     def _touch(self, tx: Tx, thread_ids: Sequence[str],
@@ -505,15 +523,16 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
         json, ts = c.json, c.ts
         upsert, insert = self._upsert_messages(), self._insert_messages()
         keep = self.b.retention.max_messages_per_thread
-        owners = self._claim(tx, thread_ids, now)
-        if len(owners) != len(thread_ids):
-            missing = [t for t in thread_ids if t not in owners]
+        owners = self._claim(tx, thread_ids, now, [m.id for m in messages])
+        missing = [t for t in thread_ids if t not in owners]
+        if missing:
             raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
         stored = list(messages)
         rows = []
         for i, m in enumerate(messages):
             owner = owners[m.thread_id]  # a message always belongs to its thread's owner
             if owner != m.resource_id:
+                check_owner(m, owner)  # raises (rolling back) if it names another
                 stored[i] = m = _Message(
                     id=m.id, thread_id=m.thread_id, role=m.role, content=m.content,
                     type=m.type, resource_id=owner, metadata=m.metadata,
@@ -570,20 +589,25 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
         await self.b.transact(run)
 
     async def _update_messages(
-        self, updates: list[MessageUpdate], *, now: _dt.datetime
+        self, updates: list[MessageUpdate], *, now: _dt.datetime, resource_id: str | None = None
     ) -> list[Ordered]:
         ms = self.t.messages
         c = self.c
         by_id = {u.id: u for u in updates}
+        scope = resource_id  # (the loop below has its own resource_id)
 
         def run(tx: Tx) -> list[Ordered]:
             stmt = select(*self.msg_cols).where(ms.c.id.in_(list(by_id))).with_for_update()
+            if scope is not None:  # another owner's message is an unknown id
+                stmt = stmt.where(ms.c.resource_id == scope)
             cut = self._cutoff("messages")
             if cut is not None:
                 stmt = stmt.where(ms.c.created_at > cut)
             current = self._ordered(tx.rows(stmt))
             targets = {u.thread_id for u in updates if u.thread_id is not UNSET}
             owners = self._owners(tx, sorted(targets)) if targets else {}
+            if scope is not None:  # another owner's thread is missing
+                owners = {t: o for t, o in owners.items() if o == scope}
             missing = sorted(targets - set(owners))
             if missing:
                 raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was updated")
@@ -620,16 +644,28 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
 
         return await self.b.transact(run)
 
-    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
+    async def _delete_messages(
+        self, ids: Sequence[str], *, now: _dt.datetime, resource_id: str | None = None
+    ) -> int:
         ms = self.t.messages
+        scoped = resource_id is not None
 
         # The count is what this DELETE removed (RETURNING), never a count read before
-        # it: a concurrent delete of the same ids would be counted by both callers.
-        stmt = self._stmt("delete_messages", lambda: delete(ms).where(
-            ms.c.id.in_(bindparam("ids", expanding=True))).returning(ms.c.thread_id))
+        # it: a concurrent delete of the same ids would be counted by both callers. With
+        # an owner scope, another owner's messages are not deleted (the same statement).
+        def build() -> Any:
+            where = [ms.c.id.in_(bindparam("ids", expanding=True))]
+            if scoped:
+                where.append(ms.c.resource_id == bindparam("rid"))
+            return delete(ms).where(*where).returning(ms.c.thread_id)
+
+        stmt = self._stmt(("delete_messages", scoped), build)
+        params: dict[str, Any] = {"ids": list(ids)}
+        if scoped:
+            params["rid"] = resource_id
 
         def run(tx: Tx) -> int:
-            gone = tx.rows(stmt, {"ids": list(ids)})
+            gone = tx.rows(stmt, params)
             if gone:
                 self._touch(tx, sorted({r[0] for r in gone}), now)
             return len(gone)

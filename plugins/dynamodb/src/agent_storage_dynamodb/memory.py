@@ -22,6 +22,7 @@ from agent_storage.domains.memory import (
     Ordered,
     ThreadFilter,
     ThreadSelect,
+    check_owner,
 )
 from agent_storage.errors import ThreadNotFoundError, ValidationError
 from agent_storage.records import (
@@ -68,6 +69,8 @@ MESSAGE_FIELDS = Projection("id", "osk", "resource_id", "role", "type", "content
 FOUND_FIELDS = Projection(*MESSAGE_FIELDS.attrs, "thread_id")
 #: The centre of an include window: also its key (pk, sk) in the thread's partition.
 CENTRE_FIELDS = Projection(*FOUND_FIELDS.attrs, "pk", "sk")
+#: Where a message id is stored now (a re-save under another thread moves it).
+WHERE_FIELDS = Projection("pk", "sk", "thread_id", "seq")
 
 
 def _title_key(title: str | None) -> str:
@@ -82,6 +85,30 @@ def _json_equal(a: Any, b: Any) -> bool:
 
 def _kk(key: Mapping[str, Any]) -> tuple[str, str]:
     return key["pk"]["S"], key["sk"]["S"]
+
+
+def _owned_by(op: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    """A Put/Delete operation made conditional on the stored item's resource_id."""
+    if owner is None:
+        return op
+    e = Expr()
+    return {**op, "ConditionExpression": f"{e.n('resource_id')} = {e.s(owner)}", **e.params()}
+
+
+def _existing(op: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    """A Delete operation that fails unless the item is still there (and owner's)."""
+    e = Expr()
+    cond = f"attribute_exists({e.n('pk')})"
+    if owner is not None:
+        cond += f" AND {e.n('resource_id')} = {e.s(owner)}"
+    return {**op, "ConditionExpression": cond, **e.params()}
+
+
+def _owned(item: Mapping[str, Any] | None, owner: str | None) -> bool:
+    """Whether a stored thread or message belongs to ``owner`` (None: no scope)."""
+    if owner is None:
+        return True
+    return item is not None and "resource_id" in item and item["resource_id"]["S"] == owner
 
 
 class DynamoMemory(Part, MemoryDomain):
@@ -197,12 +224,12 @@ class DynamoMemory(Part, MemoryDomain):
 
     async def _update_thread(
         self, thread_id: str, *, title: Any, metadata: Any, merge_metadata: bool,
-        now: _dt.datetime,
+        now: _dt.datetime, resource_id: str | None = None,
     ) -> Thread | None:
         async def attempt() -> Thread | None:
             current = await self.table.get(self.thread_key(thread_id))
-            if current is None or not self.alive(current):
-                return None
+            if current is None or not self.alive(current) or not _owned(current, resource_id):
+                return None  # the rewrite below is conditional on the revision read here
             thread = self.thread_from(current)
             changes: dict[str, Any] = {"updated_at": now}
             if title is not UNSET:
@@ -235,16 +262,34 @@ class DynamoMemory(Part, MemoryDomain):
                 raise Conflict from exc
             raise
 
-    async def _delete_thread(self, thread_id: str) -> None:
-        keys = await self._partition_keys(self.thread_key(thread_id)["pk"]["S"])
+    async def _delete_thread(self, thread_id: str, *, resource_id: str | None = None) -> None:
         thread_key = self.thread_key(thread_id)
-        if len(keys) <= 100:
-            await self.table.transact([{"Delete": {"Key": k}} for k in keys])
+        if resource_id is not None and not _owned(await self.table.get(thread_key),
+                                                  resource_id):
+            return  # another owner's thread (or none)
+        keys = await self._partition_keys(thread_key["pk"]["S"])
+        head: dict[str, Any] = {"Key": thread_key}
+        if resource_id is not None:  # the owner is a condition of the delete itself
+            e = Expr()
+            head.update(ConditionExpression=f"{e.n('resource_id')} = {e.s(resource_id)}",
+                        **e.params())
+        try:
+            if len(keys) <= 100:
+                await self.table.transact([{"Delete": head if _kk(k) == _kk(thread_key)
+                                            else {"Key": k}} for k in keys])
+                return
+            # Too many for one transaction: the thread goes first (so nothing can be added
+            # to it and it leaves every listing at once), then its messages in batches; a
+            # retry of delete_thread finishes an interrupted run.
+            await self.table.delete(**head)
+        except TxCanceled:
+            if resource_id is None:
+                raise
+            return  # the owner changed after the read: another owner's thread
+        except Exception as exc:
+            if resource_id is None or not is_condition_failed(exc):
+                raise
             return
-        # Too many for one transaction: the thread goes first (so nothing can be added to
-        # it and it leaves every listing at once), then its messages in batches; a retry
-        # of delete_thread finishes an interrupted run.
-        await self.table.delete(thread_key)
         await self.table.batch_write([{"DeleteRequest": {"Key": k}} for k in keys
                                       if _kk(k) != _kk(thread_key)])
 
@@ -450,10 +495,11 @@ class DynamoMemory(Part, MemoryDomain):
     # -- messages: writes ----------------------------------------------------------------
 
     def _thread_bump(self, stored: Item, now: _dt.datetime, *, count_delta: int = 0,
-                     seq_high: int | None = None,
-                     created: Sequence[_dt.datetime] = ()) -> dict[str, Any]:
+                     seq_high: int | None = None, created: Sequence[_dt.datetime] = (),
+                     owner: str | None = None) -> dict[str, Any]:
         """An Update operation: updated_at=now (and the index keys and TTL that follow it),
-        message counters; conditional on the thread still existing."""
+        message counters; conditional on the thread still existing (and, with ``owner``,
+        still being owned by it)."""
         thread = self.thread_from(stored)
         before, _ = self.thread_item(thread)
         after, _ = self.thread_item(evolve(thread, updated_at=now))
@@ -472,9 +518,11 @@ class DynamoMemory(Part, MemoryDomain):
         expr += f" ADD {e.n('rev')} {e.num(1)}"
         if count_delta:
             expr += f", {e.n('mcount')} {e.num(count_delta)}"
+        cond = f"attribute_exists({e.n('pk')})"
+        if owner is not None:
+            cond += f" AND {e.n('resource_id')} = {e.s(owner)}"
         return {"Update": {"Key": key_of(stored), "UpdateExpression": expr.strip(),
-                           "ConditionExpression": f"attribute_exists({e.n('pk')})",
-                           **e.params()}}
+                           "ConditionExpression": cond, **e.params()}}
 
     def _next_seq(self, stored: Item, now: _dt.datetime) -> int:
         """Seqs grow with time (microseconds x 1000) and never go below the thread's last."""
@@ -502,6 +550,10 @@ class DynamoMemory(Part, MemoryDomain):
         items = [self.message_item(m, base + n) for n, m in enumerate(messages)]
         for m, item in zip(messages, items, strict=True):
             check_item_size(item, f"message {m.id!r}")
+        # An id stored anywhere (this thread: an upsert; another: a move) takes the
+        # general path. The transaction's conditions only see this thread's partition.
+        if any(await self._lookup_many([m.id for m in messages], WHERE_FIELDS)):
+            return None
         ops: list[dict[str, Any]] = []
         for item in items:
             e = Expr()
@@ -540,7 +592,12 @@ class DynamoMemory(Part, MemoryDomain):
         tids = list(dict.fromkeys(m.thread_id for m in messages))
         tkeys = {tid: self.thread_key(tid) for tid in tids}
         mkeys = [self.message_key(m.thread_id, m.id) for m in messages]
-        got = {_kk(i): i for i in await self.table.batch_get([*tkeys.values(), *mkeys])}
+        read, where = await asyncio.gather(
+            self.table.batch_get([*tkeys.values(), *mkeys]),
+            self._lookup_many([m.id for m in messages], WHERE_FIELDS))
+        got = {_kk(i): i for i in read}
+        moved = {m.id: i for m, i, key in zip(messages, where, mkeys, strict=True)
+                 if i is not None and i["thread_id"]["S"] != m.thread_id and _kk(key) not in got}
         threads: dict[str, Item] = {}
         for tid, key in tkeys.items():
             item = got.get(_kk(key))
@@ -552,6 +609,7 @@ class DynamoMemory(Part, MemoryDomain):
         writes: list[tuple[Message, int, Item | None]] = []
         for m, key in zip(messages, mkeys, strict=True):
             owner = threads[m.thread_id]["resource_id"]["S"]
+            check_owner(m, owner)  # nothing was written yet
             m = evolve(m, resource_id=owner) if m.resource_id != owner else m
             old = got.get(_kk(key))
             if old is not None:
@@ -577,17 +635,38 @@ class DynamoMemory(Part, MemoryDomain):
                                  **e.params()}}))
         for tid, key in pruned["delete"]:
             ops.append((tid, -1, {"Delete": {"Key": key}}))
-        ops.sort(key=lambda op: tids.index(op[0]))
+        sources = {t: i for t, i in (await self._move_sources(moved, ops)).items()
+                   if t not in threads}
+        order = [*tids, *sources]
+        place = {t: n for n, t in enumerate(order)}
+        ops.sort(key=lambda op: place.get(op[0], len(order)))
+        threads.update(sources)
 
         def bumps(chunk: Sequence[tuple[str, int, Any]]) -> list[dict[str, Any]]:
             return [self._thread_bump(
                 threads[tid], now, count_delta=sum(d for t, d, _ in chunk if t == tid),
-                seq_high=next_seq[tid] - 1,
+                seq_high=next_seq[tid] - 1 if tid in next_seq else None,
                 created=[m.created_at for m, _, _ in writes if m.thread_id == tid])
-                for tid in tids]
+                for tid in order]
 
-        await self._write_with_bumps(ops, bumps, "save_messages", thread_for=tids)
+        await self._write_with_bumps(ops, bumps, "save_messages", thread_for=order)
         return stored
+
+    async def _move_sources(self, moved: Mapping[str, Item],
+                            ops: list[tuple[str, int, dict[str, Any]]]) -> dict[str, Item]:
+        """Re-saved messages stored in another thread (``moved``: id -> that item) leave
+        it: a Delete of the old copy (conditional on it being unchanged) joins ``ops``.
+        Returns the live source threads (id -> item), which get bumped too."""
+        for item in moved.values():
+            e = Expr()
+            ops.append((item["thread_id"]["S"], -1, {"Delete": {
+                "Key": key_of(item), "ConditionExpression": f"{e.n('seq')} = {e.v(item['seq'])}",
+                **e.params()}}))
+        tids = sorted({i["thread_id"]["S"] for i in moved.values()})
+        if not tids:
+            return {}
+        found = await self.table.batch_get([self.thread_key(t) for t in tids])
+        return {i["id"]["S"]: i for i in found if self.alive(i)}
 
     async def _prune_plan(self, tids: Sequence[str], writes: Sequence[tuple[Message, int, Any]],
                           items: Mapping[str, Item]) -> dict[str, Any]:
@@ -668,10 +747,19 @@ class DynamoMemory(Part, MemoryDomain):
                 raise
 
     async def _update_messages(
-        self, updates: list[MessageUpdate], *, now: _dt.datetime
+        self, updates: list[MessageUpdate], *, now: _dt.datetime, resource_id: str | None = None
     ) -> list[Ordered]:
+        return await self.cas_loop(lambda: self._update_once(updates, now, resource_id))
+
+    async def _update_once(
+        self, updates: list[MessageUpdate], now: _dt.datetime, owner: str | None
+    ) -> list[Ordered]:
+        """One attempt of update_messages; with ``owner``, every message write is
+        conditional on the message's resource_id and every target thread's bump on its
+        owner (Conflict: a concurrent change; read again)."""
         found = await self._lookup_many([u.id for u in updates])
-        pairs = [(u, i) for u, i in zip(updates, found, strict=True) if i is not None]
+        pairs = [(u, i) for u, i in zip(updates, found, strict=True)
+                 if i is not None and _owned(i, owner)]
         if not pairs:
             return []
         old_threads = {i["thread_id"]["S"] for _, i in pairs}
@@ -681,7 +769,7 @@ class DynamoMemory(Part, MemoryDomain):
         threads = {t: got[_kk(self.thread_key(t))] for t in tids
                    if _kk(self.thread_key(t)) in got and self.alive(got[_kk(self.thread_key(t))])}
         for target in targets:
-            if target not in threads:
+            if target not in threads or not _owned(threads[target], owner):
                 raise ThreadNotFoundError(f"thread {target!r} not found")
         next_seq = {t: self._next_seq(threads[t], now) for t in threads}
         ops: list[tuple[str, int, dict[str, Any]]] = []
@@ -702,13 +790,15 @@ class DynamoMemory(Part, MemoryDomain):
                 changes["resource_id"] = threads[target]["resource_id"]["S"]
                 seq = next_seq[target]
                 next_seq[target] += 1
-                ops.append((old.thread_id, -1, {"Delete": {"Key": key_of(item)}}))
+                ops.append((old.thread_id, -1,
+                            {"Delete": _owned_by({"Key": key_of(item)}, owner)}))
                 touched.add(target)
                 new = evolve(old, **changes)
                 ops.append((target, 1, {"Put": {"Item": self.message_item(new, seq)}}))
             else:
                 new = evolve(old, **changes)
-                ops.append((old.thread_id, 0, {"Put": {"Item": self.message_item(new, seq)}}))
+                ops.append((old.thread_id, 0, {"Put": _owned_by(
+                    {"Item": self.message_item(new, seq)}, owner)}))
             check_item_size(ops[-1][2]["Put"]["Item"], f"message {new.id!r}")
             result.append((seq, new))
         bump_tids = [t for t in tids if t in touched and t in threads]
@@ -716,19 +806,29 @@ class DynamoMemory(Part, MemoryDomain):
         def bumps(chunk: Sequence[tuple[str, int, Any]]) -> list[dict[str, Any]]:
             return [self._thread_bump(
                 threads[t], now, count_delta=sum(d for x, d, _ in chunk if x == t),
-                seq_high=next_seq[t] - 1 if t in targets else None) for t in bump_tids]
+                seq_high=next_seq[t] - 1 if t in targets else None,
+                owner=owner if t in targets else None) for t in bump_tids]
 
         await self._write_with_bumps(ops, bumps, "update_messages", thread_for=bump_tids)
         return result
 
-    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
-        found = [i for i in await self._lookup_many(ids) if i is not None]
+    async def _delete_messages(
+        self, ids: Sequence[str], *, now: _dt.datetime, resource_id: str | None = None
+    ) -> int:
+        return await self.cas_loop(lambda: self._delete_once(ids, now, resource_id))
+
+    async def _delete_once(self, ids: Sequence[str], now: _dt.datetime, owner: str | None) -> int:
+        """One attempt of delete_messages. Every Delete is conditional on the item still
+        existing (and on its owner): the count is what THIS call deleted, so two
+        concurrent deletes of one message report it once (Conflict: read again)."""
+        found = [i for i in await self._lookup_many(ids) if i is not None and _owned(i, owner)]
         if not found:
             return 0
         tids = sorted({i["thread_id"]["S"] for i in found})
         got = {_kk(i): i for i in await self.table.batch_get([self.thread_key(t) for t in tids])}
         threads = {t: got[_kk(self.thread_key(t))] for t in tids if _kk(self.thread_key(t)) in got}
-        deletes = [(i["thread_id"]["S"], -1, {"Delete": {"Key": key_of(i)}}) for i in found]
+        deletes = [(i["thread_id"]["S"], -1, {"Delete": _existing({"Key": key_of(i)}, owner)})
+                   for i in found]
 
         def bumps(chunk: Sequence[tuple[str, int, Any]]) -> list[dict[str, Any]]:
             return [self._thread_bump(threads[t], now,
@@ -736,17 +836,43 @@ class DynamoMemory(Part, MemoryDomain):
                     for t in threads]
 
         if self.table.transaction_fits([op for _, _, op in deletes] + bumps(deletes)):
-            await self._write_with_bumps(deletes, bumps, "delete_messages",
-                                         thread_for=list(threads))
-        else:  # deleting is idempotent: batches, then the thread bumps
-            await self.table.batch_write([{"DeleteRequest": op["Delete"]}
-                                          for _, _, op in deletes])
-            for bump in bumps(deletes):
+            try:
+                await self._write_with_bumps(deletes, bumps, "delete_messages",
+                                             thread_for=list(threads))
+            except ThreadNotFoundError:
+                raise Conflict from None  # the thread (and its messages) went meanwhile
+            return len(found)
+        # Too many for one transaction: each a conditional DeleteItem reporting what it
+        # removed (ALL_OLD), then the thread bumps.
+        gone = await self._delete_each([op["Delete"] for _, _, op in deletes])
+        removed: dict[str, int] = {}
+        for (tid, _, _), deleted in zip(deletes, gone, strict=True):
+            if deleted:
+                removed[tid] = removed.get(tid, 0) + 1
+        for tid, count in removed.items():
+            if tid in threads:
                 try:
-                    await self.table.transact([bump])
+                    await self.table.transact(
+                        [self._thread_bump(threads[tid], now, count_delta=-count)])
                 except TxCanceled:
                     pass  # the thread was deleted meanwhile
-        return len(found)
+        return sum(removed.values())
+
+    async def _delete_each(self, requests: Sequence[dict[str, Any]]) -> list[bool]:
+        """Conditional DeleteItems, LOOKUP_CONCURRENCY at a time: which ones deleted."""
+        gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+        async def one(request: dict[str, Any]) -> bool:
+            async with gate:
+                try:
+                    await self.table.delete(**request)
+                except Exception as exc:
+                    if is_condition_failed(exc):
+                        return False
+                    raise
+                return True
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
 
     async def _create_thread_with_messages(
         self, thread: Thread, messages: list[Message]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
-from agent_storage.domains.memory import MessageSelect, Ordered
+from agent_storage.domains.memory import MessageSelect, Ordered, check_owner
 from agent_storage.errors import ThreadNotFoundError
 from agent_storage.naming import qualified_name
 from agent_storage.records import UNSET, Message, Resource, Thread
@@ -65,6 +65,17 @@ def _on_conflict(upsert: bool) -> str:
                     thread_id = excluded.thread_id, resource_id = excluded.resource_id,
                     role = excluded.role, type = excluded.type, content = excluded.content,
                     metadata = excluded.metadata, created_at = excluded.created_at"""
+
+
+def _moved_from(upsert: bool, messages: str, alive: str = "") -> str:
+    """The upsert's extra thread condition: the threads its messages are in before the
+    statement (a re-save under another thread moves the message, and both threads are
+    touched). A plain INSERT cannot move anything (an existing id fails it)."""
+    if not upsert:
+        return ""
+    # quoted, checked identifiers; every value is a bound parameter
+    moved = f"SELECT m.thread_id FROM {messages} m WHERE m.id = ANY(:ids)"  # noqa: S608
+    return f" OR (t.id IN ({moved}){alive})"
 
 
 class PgMemory(PgVectors, SqlMemory):
@@ -115,6 +126,10 @@ class PgMemory(PgVectors, SqlMemory):
             WITH owner AS (
                 SELECT t.resource_id FROM {threads} t WHERE t.id = :tid{alive}
             ),
+            bad AS (
+                SELECT 1 FROM unnest(:rids) AS r(rid) CROSS JOIN owner o
+                WHERE r.rid <> o.resource_id LIMIT 1
+            ),
             ins AS (
                 INSERT INTO {messages}
                     (id, thread_id, resource_id, role, type, content, metadata, created_at)
@@ -125,15 +140,18 @@ class PgMemory(PgVectors, SqlMemory):
                          WITH ORDINALITY AS u(id, role, type, content, metadata, created_at,
                                               ord)
                      CROSS JOIN owner o
+                WHERE NOT EXISTS (SELECT 1 FROM bad)
                 ORDER BY u.ord{_on_conflict(upsert)}
                 RETURNING 1
             ),
             touch AS (
-                UPDATE {threads} t SET updated_at = :now WHERE t.id = :tid{alive}
+                UPDATE {threads} t SET updated_at = :now
+                WHERE (t.id = :tid{_moved_from(upsert, messages)}){alive}
+                  AND EXISTS (SELECT 1 FROM owner) AND NOT EXISTS (SELECT 1 FROM bad)
                 RETURNING 1
             )
             SELECT (SELECT resource_id FROM owner), (SELECT count(*) FROM ins),
-                   (SELECT count(*) FROM touch)
+                   (SELECT count(*) FROM touch), (SELECT count(*) FROM bad)
             """  # noqa: S608 (quoted, checked identifiers; every value is a bound parameter)
             texts = ARRAY(Text)
             return text(sql).bindparams(
@@ -141,7 +159,7 @@ class PgMemory(PgVectors, SqlMemory):
                 bindparam("types", type_=texts), bindparam("contents", type_=texts),
                 bindparam("metas", type_=texts),
                 bindparam("created", type_=ARRAY(DateTime(timezone=True))),
-                bindparam("tid", type_=Text),
+                bindparam("tid", type_=Text), bindparam("rids", type_=texts),
                 bindparam("now", type_=DateTime(timezone=True)),
             )
 
@@ -153,10 +171,10 @@ class PgMemory(PgVectors, SqlMemory):
             alive = " AND t.updated_at > :cutoff" if self._ttl("threads") is not None else ""
             sql = f"""
             WITH input AS (
-                SELECT * FROM unnest(:ids, :tids, :roles, :types,
+                SELECT * FROM unnest(:ids, :tids, :rids, :roles, :types,
                                      CAST(:contents AS jsonb[]), CAST(:metas AS jsonb[]),
                                      :created)
-                    WITH ORDINALITY AS u(id, thread_id, role, type, content, metadata,
+                    WITH ORDINALITY AS u(id, thread_id, rid, role, type, content, metadata,
                                          created_at, ord)
             ),
             wanted AS (
@@ -172,25 +190,32 @@ class PgMemory(PgVectors, SqlMemory):
                 SELECT w.tid, w.ord FROM wanted w
                 WHERE NOT EXISTS (SELECT 1 FROM owners o WHERE o.id = w.tid)
             ),
+            bad AS (
+                SELECT 1 FROM input i JOIN owners o ON o.id = i.thread_id
+                WHERE i.rid <> o.resource_id LIMIT 1
+            ),
             ins AS (
                 INSERT INTO {messages}
                     (id, thread_id, resource_id, role, type, content, metadata, created_at)
                 SELECT i.id, i.thread_id, o.resource_id, i.role, i.type, i.content,
                        i.metadata, i.created_at
                 FROM input i JOIN owners o ON o.id = i.thread_id
-                WHERE NOT EXISTS (SELECT 1 FROM missing)
+                WHERE NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM bad)
                 ORDER BY i.ord{_on_conflict(upsert)}
                 RETURNING 1
             ),
             touch AS (
-                UPDATE {threads} t SET updated_at = :now FROM owners o
-                WHERE t.id = o.id AND NOT EXISTS (SELECT 1 FROM missing)
+                UPDATE {threads} t SET updated_at = :now
+                WHERE (t.id IN (SELECT o.id FROM owners o)
+                       {_moved_from(upsert, messages, alive)})
+                  AND NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM bad)
                 RETURNING 1
             )
             SELECT (SELECT array_agg(tid ORDER BY ord) FROM missing),
                    (SELECT array_agg(id) FROM owners),
                    (SELECT array_agg(resource_id) FROM owners),
-                   (SELECT count(*) FROM ins), (SELECT count(*) FROM touch)
+                   (SELECT count(*) FROM ins), (SELECT count(*) FROM touch),
+                   (SELECT count(*) FROM bad)
             """  # noqa: S608 (quoted, checked identifiers; every value is a bound parameter)
             texts = ARRAY(Text)
             return text(sql).bindparams(
@@ -198,7 +223,7 @@ class PgMemory(PgVectors, SqlMemory):
                 bindparam("roles", type_=texts), bindparam("types", type_=texts),
                 bindparam("contents", type_=texts), bindparam("metas", type_=texts),
                 bindparam("created", type_=ARRAY(DateTime(timezone=True))),
-                bindparam("thread_ids", type_=texts),
+                bindparam("thread_ids", type_=texts), bindparam("rids", type_=texts),
                 bindparam("now", type_=DateTime(timezone=True)),
             )
 
@@ -215,6 +240,7 @@ class PgMemory(PgVectors, SqlMemory):
             "contents": [dumps(m.content) for m in messages],
             "metas": [dumps(dict(m.metadata)) if m.metadata else "{}" for m in messages],
             "created": [m.created_at for m in messages],
+            "rids": [m.resource_id for m in messages],
             "now": now,
         }
         if single:
@@ -243,6 +269,9 @@ class PgMemory(PgVectors, SqlMemory):
             if missing:
                 raise ThreadNotFoundError(f"thread {missing[0]!r} not found; nothing was saved")
             owners = dict(zip(owner_ids, owner_resources, strict=True))
+        if row[-1]:  # a message names another owner than its thread: nothing was written
+            for m in messages:
+                check_owner(m, owners[m.thread_id])
         stored = []
         for m in messages:
             owner = owners[m.thread_id]  # a message always belongs to its thread's owner

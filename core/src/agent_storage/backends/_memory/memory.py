@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from ...domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter, ThreadSelect
+from ...domains.memory import (
+    MemoryDomain,
+    MessageSelect,
+    Ordered,
+    ThreadFilter,
+    ThreadSelect,
+    check_owner,
+)
 from ...errors import ThreadNotFoundError, ValidationError
 from ...records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
 from ._state import State, clone, json_copy, metadata_matches, ttl_cutoff
@@ -53,11 +60,16 @@ class MemoryMemory(MemoryVectors, MemoryDomain):
     def _cutoff(self, entity: str) -> _dt.datetime | None:
         return ttl_cutoff(self._backend.options, entity)
 
-    def _live_thread(self, thread_id: str, cutoff: Any = UNSET) -> Thread | None:
+    def _live_thread(
+        self, thread_id: str, cutoff: Any = UNSET, owner: str | None = None
+    ) -> Thread | None:
+        """The visible thread; with ``owner``, a thread of another owner is None."""
         thread = self._st.threads.get(thread_id)
         if cutoff is UNSET:
             cutoff = self._cutoff("threads")
         if thread is None or (cutoff is not None and thread.updated_at < cutoff):
+            return None
+        if owner is not None and thread.resource_id != owner:
             return None
         return thread
 
@@ -92,10 +104,10 @@ class MemoryMemory(MemoryVectors, MemoryDomain):
 
     async def _update_thread(
         self, thread_id: str, *, title: Any, metadata: Any, merge_metadata: bool,
-        now: _dt.datetime,
+        now: _dt.datetime, resource_id: str | None = None,
     ) -> Thread | None:
         with self._st.lock:
-            thread = self._live_thread(thread_id)
+            thread = self._live_thread(thread_id, owner=resource_id)
             if thread is None:
                 return None
             changes: dict[str, Any] = {"updated_at": now}
@@ -108,8 +120,11 @@ class MemoryMemory(MemoryVectors, MemoryDomain):
             self._st.threads[thread_id] = stored
             return clone(stored)
 
-    async def _delete_thread(self, thread_id: str) -> None:
+    async def _delete_thread(self, thread_id: str, *, resource_id: str | None = None) -> None:
         with self._st.lock:
+            thread = self._st.threads.get(thread_id)
+            if resource_id is not None and (thread is None or thread.resource_id != resource_id):
+                return
             self._st.threads.pop(thread_id, None)
             for _, _, mid in self._st.by_thread.pop(thread_id, []):
                 self._st.messages.pop(mid, None)
@@ -298,6 +313,8 @@ class MemoryMemory(MemoryVectors, MemoryDomain):
                     if thread is None:
                         raise ThreadNotFoundError(f"thread {m.thread_id!r} not found")
                     owners[m.thread_id] = thread.resource_id
+            for m in messages:
+                check_owner(m, owners[m.thread_id])
             touched: dict[str, None] = {}
             stored: list[Message] = []
             for m in messages:
@@ -314,13 +331,13 @@ class MemoryMemory(MemoryVectors, MemoryDomain):
             return [clone(m) for m in stored]
 
     async def _update_messages(
-        self, updates: list[MessageUpdate], *, now: _dt.datetime
+        self, updates: list[MessageUpdate], *, now: _dt.datetime, resource_id: str | None = None
     ) -> list[Ordered]:
         with self._st.lock:
             targets: dict[str, Thread] = {}
             for u in updates:
                 if u.thread_id is not UNSET and u.thread_id not in targets:
-                    thread = self._live_thread(u.thread_id)
+                    thread = self._live_thread(u.thread_id, owner=resource_id)
                     if thread is None:
                         raise ThreadNotFoundError(f"thread {u.thread_id!r} not found")
                     targets[u.thread_id] = thread
@@ -330,6 +347,8 @@ class MemoryMemory(MemoryVectors, MemoryDomain):
                 entry = self._st.messages.get(u.id)
                 if entry is None or (cutoff is not None and entry[1].created_at < cutoff):
                     continue
+                if resource_id is not None and entry[1].resource_id != resource_id:
+                    continue  # another owner's message is an unknown id
                 seq, m = entry
                 changes: dict[str, Any] = {
                     name: json_copy(getattr(u, name)) for name in ("content", "role", "type")
@@ -353,15 +372,19 @@ class MemoryMemory(MemoryVectors, MemoryDomain):
             self._bump(touched, now)
             return out
 
-    async def _delete_messages(self, ids: Sequence[str], *, now: _dt.datetime) -> int:
+    async def _delete_messages(
+        self, ids: Sequence[str], *, now: _dt.datetime, resource_id: str | None = None
+    ) -> int:
         cutoff = self._cutoff("messages")
         with self._st.lock:
             touched: dict[str, None] = {}
             count = 0
             for mid in ids:
-                entry = self._st.messages.pop(mid, None)
-                if entry is None:
+                entry = self._st.messages.get(mid)
+                if entry is None or (resource_id is not None
+                                     and entry[1].resource_id != resource_id):
                     continue
+                del self._st.messages[mid]
                 seq, m = entry
                 _remove_key(self._st.by_thread[m.thread_id], (m.created_at, seq, mid))
                 touched[m.thread_id] = None

@@ -577,6 +577,149 @@ DOMAIN_CASES: tuple[Case, ...] = (
 )
 
 
+#: Whitespace-only ids, refused like the empty id (several kinds of blank).
+BLANKS = ("   ", "\t", "\n", "\u00a0", "\u3000 ")
+_B = BLANKS[0]
+
+
+def _blank_id_calls() -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """Every id of every record and every id argument, given as whitespace."""
+    b = _B
+    return (
+        ("Thread.id", lambda s: s.memory.save_thread(Thread(id=b, resource_id=OWNER))),
+        ("Thread.resource_id", lambda s: s.memory.save_thread(Thread(id="bi-x", resource_id=b))),
+        ("Thread.agent_id", lambda s: s.memory.save_thread(
+            Thread(id="bi-x", resource_id=OWNER, agent_id=b))),
+        ("Message.id", lambda s: s.memory.save_messages([_msg(id=b)])),
+        ("Message.thread_id", lambda s: s.memory.save_messages([_msg(thread_id=b)])),
+        ("Message.resource_id", lambda s: s.memory.save_messages([_msg(resource_id=b)])),
+        ("Message.type", lambda s: s.memory.save_messages([_msg(type=b)])),
+        ("MessageUpdate.id", lambda s: s.memory.update_messages([MessageUpdate(id=b)])),
+        ("MessageUpdate.thread_id", lambda s: s.memory.update_messages(
+            [MessageUpdate(id="bi-m-t1-0", thread_id=b)])),
+        ("MessageUpdate.type", lambda s: s.memory.update_messages(
+            [MessageUpdate(id="bi-m-t1-0", type=b)])),
+        ("Resource.id", lambda s: s.memory.save_resource(Resource(id=b))),
+        ("Include.id", lambda s: s.memory.list_messages(T1, include=[Include(id=b)])),
+        ("include plain id", lambda s: s.memory.list_messages(T1, include=[b])),
+        ("get_thread", lambda s: s.memory.get_thread(b)),
+        ("get_thread resource_id", lambda s: s.memory.get_thread(T1, resource_id=b)),
+        ("update_thread", lambda s: s.memory.update_thread(b, title="x")),
+        ("update_thread resource_id", lambda s: s.memory.update_thread(
+            T1, title="x", resource_id=b)),
+        ("delete_thread", lambda s: s.memory.delete_thread(b)),
+        ("delete_thread resource_id", lambda s: s.memory.delete_thread(T1, resource_id=b)),
+        ("list_threads resource_id", lambda s: s.memory.list_threads(resource_id=b)),
+        ("list_threads agent_id", lambda s: s.memory.list_threads(agent_id=b)),
+        ("threads().where", lambda s: s.memory.threads().where(resource_id=b)),
+        ("list_threads metadata key", lambda s: s.memory.list_threads(metadata={b: 1})),
+        ("list_messages", lambda s: s.memory.list_messages(b)),
+        ("list_messages last", lambda s: s.memory.list_messages(b, last=3)),
+        ("list_messages several", lambda s: s.memory.list_messages([T1, b])),
+        ("list_messages resource_id", lambda s: s.memory.list_messages(T1, resource_id=b)),
+        ("get_messages", lambda s: s.memory.get_messages([b])),
+        ("update_messages resource_id", lambda s: s.memory.update_messages(
+            [MessageUpdate(id="bi-m-t1-0", content="x")], resource_id=b)),
+        ("delete_messages", lambda s: s.memory.delete_messages([b])),
+        ("delete_messages resource_id", lambda s: s.memory.delete_messages(
+            ["bi-m-t1-0"], resource_id=b)),
+        ("clone_thread source", lambda s: s.memory.clone_thread(b)),
+        ("clone_thread new_thread_id", lambda s: s.memory.clone_thread(T1, new_thread_id=b)),
+        ("clone_thread resource_id", lambda s: s.memory.clone_thread(T1, resource_id=b)),
+        ("clone_thread source_resource_id", lambda s: s.memory.clone_thread(
+            T1, source_resource_id=b)),
+        ("clone_thread message_ids", lambda s: s.memory.clone_thread(T1, message_ids=[b])),
+        ("get_resource", lambda s: s.memory.get_resource(b)),
+        ("update_resource", lambda s: s.memory.update_resource(b, working_memory="x")),
+        ("stats", lambda s: s.memory.stats(b)),
+        ("persist_snapshot workflow_name", lambda s: s.workflows.persist_snapshot(
+            b, "bi-run-x", {"status": "running"})),
+        ("persist_snapshot run_id", lambda s: s.workflows.persist_snapshot(
+            FLOW, b, {"status": "running"})),
+        ("persist_snapshot resource_id", lambda s: s.workflows.persist_snapshot(
+            FLOW, "bi-run-x", {"status": "running"}, resource_id=b)),
+        ("get_run", lambda s: s.workflows.get_run(b)),
+        ("list_runs workflow_name", lambda s: s.workflows.list_runs(workflow_name=b)),
+        ("update_step_result step_id", lambda s: s.workflows.update_step_result(
+            FLOW, RUN, b, {})),
+        ("delete_run", lambda s: s.workflows.delete_run(FLOW, b)),
+        ("Score.id", lambda s: s.scores.save_score(
+            Score(id=b, scorer_id="sc", run_id=RUN, score=1.0))),
+        ("Score.scorer_id", lambda s: s.scores.save_score(
+            Score(id="bi-s", scorer_id=b, run_id=RUN, score=1.0))),
+        ("Score.run_id", lambda s: s.scores.save_score(
+            Score(id="bi-s", scorer_id="sc", run_id=b, score=1.0))),
+        ("get_score", lambda s: s.scores.get_score(b)),
+        ("list_scores scorer_id", lambda s: s.scores.list_scores(scorer_id=b)),
+        ("delete_score", lambda s: s.scores.delete_score(b)),
+        ("Span.trace_id", lambda s: s.observability.create_spans([_span(trace_id=b)])),
+        ("Span.span_id", lambda s: s.observability.create_spans([_span(span_id=b)])),
+        ("Span.parent_span_id", lambda s: s.observability.create_spans(
+            [_span(parent_span_id=b)])),
+        ("SpanUpdate.span_id", lambda s: s.observability.update_spans(
+            [SpanUpdate(trace_id=TRACE, span_id=b)])),
+        ("get_trace", lambda s: s.observability.get_trace(b)),
+        ("get_span", lambda s: s.observability.get_span(TRACE, b)),
+        ("delete_traces", lambda s: s.observability.delete_traces([b])),
+        ("AgentConfig.id", lambda s: s.agents.create_agent(AgentConfig(id=b, name="n"))),
+        ("get_agent", lambda s: s.agents.get_agent(b)),
+        ("list_agent_versions", lambda s: s.agents.list_agent_versions(b)),
+        ("delete_agent", lambda s: s.agents.delete_agent(b)),
+    )
+
+
+def _get_thread_call(thread_id: str) -> Callable[[Any], Any]:
+    return lambda s: s.memory.get_thread(thread_id)
+
+
+#: Each id given as whitespace only: ValidationError, like the empty id.
+BLANK_ID_CASES: tuple[Case, ...] = tuple(
+    Case(f"blank id: {name}", call, ValidationError) for name, call in _blank_id_calls()
+) + tuple(
+    Case(f"blank thread id {blank!r}", _get_thread_call(blank), ValidationError)
+    for blank in BLANKS[1:]
+)
+
+
+def _utc_at(**fields: Any) -> _dt.datetime:
+    return _dt.datetime(**fields, tzinfo=_dt.UTC)
+
+
+_PLUS5 = _dt.timezone(_dt.timedelta(hours=5))
+_MINUS5 = _dt.timezone(_dt.timedelta(hours=-5))
+#: Instants outside the supported range (serde.MIN_DATETIME .. serde.MAX_DATETIME), among
+#: them aware datetimes whose UTC value does not exist (datetime.min at +05:00).
+OUT_OF_RANGE: tuple[tuple[str, _dt.datetime], ...] = (
+    ("datetime.min UTC", _dt.datetime.min.replace(tzinfo=_dt.UTC)),
+    ("datetime.max UTC", _dt.datetime.max.replace(tzinfo=_dt.UTC)),
+    ("datetime.min at +05:00", _dt.datetime.min.replace(tzinfo=_PLUS5)),
+    ("datetime.max at -05:00", _dt.datetime.max.replace(tzinfo=_MINUS5)),
+    ("0001-01-01T23:59:59.999999Z", _utc_at(year=1, month=1, day=1, hour=23, minute=59,
+                                            second=59, microsecond=999999)),
+    ("9999-12-31T00:00:00Z", _utc_at(year=9999, month=12, day=31)),
+)
+
+
+def _datetime_calls(at: _dt.datetime) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    return (
+        ("Message.created_at", lambda s: s.memory.save_messages([_msg(created_at=at)])),
+        ("Thread.updated_at", lambda s: s.memory.save_thread(
+            Thread(id="bi-x", resource_id=OWNER, updated_at=at))),
+        ("list_messages start", lambda s: s.memory.list_messages(T1, start=at)),
+        ("list_messages end", lambda s: s.memory.list_messages(T1, end=at)),
+        ("clone_thread start", lambda s: s.memory.clone_thread(T1, start=at)),
+        ("Span.started_at", lambda s: s.observability.create_spans([_span(started_at=at)])),
+        ("Score.created_at", lambda s: s.scores.save_score(
+            Score(id="bi-s", scorer_id="sc", run_id=RUN, score=1.0, created_at=at))),
+    )
+
+
+DATETIME_CASES: tuple[Case, ...] = tuple(
+    Case(f"datetime {label}: {name}", call, ValidationError)
+    for label, at in OUT_OF_RANGE for name, call in _datetime_calls(at)
+)
+
+
 def _nest(depth: int) -> Any:
     value: Any = "leaf"
     for _ in range(depth):
@@ -741,10 +884,24 @@ def _check(case: Case, storage: Any, exc: BaseException | None) -> str | None:
 
 
 class TestBadInput:
-    def test_the_table_is_big_enough(self) -> None:
+    async def test_the_table_is_big_enough(self) -> None:
         assert len(DOMAIN_CASES) + len(CONFIG_CASES) >= 40
-        names = [c.name for c in DOMAIN_CASES + CONFIG_CASES]
+        names = [c.name for c in DOMAIN_CASES + CONFIG_CASES + BLANK_ID_CASES + DATETIME_CASES]
         assert len(names) == len(set(names))
+
+    @pytest.mark.parametrize("cases", [BLANK_ID_CASES, DATETIME_CASES],
+                             ids=["blank-ids", "datetimes-out-of-range"])
+    async def test_blank_ids_and_out_of_range_datetimes_are_refused(
+        self, storage: Any, cases: tuple[Case, ...]
+    ) -> None:
+        """Whitespace-only ids (every id of every record and argument) and instants
+        outside the supported datetime range: ValidationError, store unchanged."""
+        await seed(storage)
+        before = await snapshot(storage)
+        failures = [problem for case in cases
+                    if (problem := _check(case, storage, await _run(case, storage)))]
+        assert not failures, "\n".join(failures)
+        assert await snapshot(storage) == before
 
     async def test_domain_calls_refuse_bad_input_and_change_nothing(self, storage: Any) -> None:
         await seed(storage)

@@ -5,10 +5,9 @@ The owners are chosen to catch sloppy matching: a prefix of another owner, LIKE
 wildcards (``_``, ``%``), a case variant, a trailing space and a DynamoDB key separator.
 Matching is exact, everywhere.
 
-Updates and deletes take ids, not owners: a caller checks ownership with
-``get_thread(thread_id, resource_id=owner)`` first (see docs/guarantees.md). What the
-store guarantees on writes is that a message always belongs to its thread's owner, so
-writes can never make a message visible to another owner (tested below).
+Writes that take ids accept an owner scope too (``test_write_scopes.py``). A message
+always belongs to its thread's owner: one naming another owner is refused, so writes can
+never make a message visible to another owner (tested below).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Any
 import attrs
 import pytest
 
-from agent_storage import Include, Message, MessageUpdate, Span, Thread
+from agent_storage import Include, Message, MessageUpdate, Span, Thread, ValidationError
 from agent_storage.testing._helpers import T0, ts
 
 pytestmark = pytest.mark.asyncio
@@ -210,17 +209,30 @@ class TestTenantIsolation:
             assert [s.trace_id for s in page.items] == world.traces[owner]
 
     async def test_a_message_always_belongs_to_its_threads_owner(self, storage: Any) -> None:
-        """A message claiming another owner is filed under its thread's owner."""
+        """A message naming another owner than its thread's is refused (ValidationError,
+        nothing written, also for the batch's other messages); left unset, the thread's
+        owner is filled in."""
         world = await make_world(storage)
         a_thread, b = world.threads[A][0], OWNERS[1]
-        await storage.memory.save_messages(
-            [Message(id="iso-forged", thread_id=a_thread, role="user", content="x", resource_id=b)]
-        )
-        (got,) = await storage.memory.get_messages(["iso-forged"])
+        ok = Message(id="iso-fine", thread_id=a_thread, role="user", content="x")
+        forged = Message(id="iso-forged", thread_id=a_thread, role="user", content="x",
+                         resource_id=b)
+        with pytest.raises(ValidationError):
+            await storage.memory.save_messages([ok, forged])
+        assert await storage.memory.get_messages(["iso-fine", "iso-forged"]) == []
+        existing = world.messages[A][0]
+        with pytest.raises(ValidationError):  # nor by re-saving an existing message
+            await storage.memory.save_messages([Message(
+                id=existing, thread_id=a_thread, role="user", content="y", resource_id=b)])
+        (kept,) = await storage.memory.get_messages([existing])
+        assert kept.resource_id == A and kept.content != "y"
+        (saved,) = await storage.memory.save_messages([ok])
+        assert saved.resource_id == A
+        (got,) = await storage.memory.get_messages(["iso-fine"])
         assert got.resource_id == A
         every_thread = [tid for owner in OWNERS for tid in world.threads[owner]]
         seen_by_b = await storage.memory.list_messages(every_thread, resource_id=b, per_page=None)
-        assert "iso-forged" not in {m.id for m in seen_by_b.items}
+        assert "iso-fine" not in {m.id for m in seen_by_b.items}
         assert (await storage.memory.stats(b)).message_count == 6
 
     async def test_moving_a_message_moves_its_ownership(self, storage: Any) -> None:

@@ -390,6 +390,41 @@ class TestIncludeWindows:
         assert ids(page.items) == _mids("t", (0, 1, 2, 7, 8))
         assert page.total == 10 and page.has_more is True  # the page's own numbers
 
+    async def test_window_reaching_the_end_leaves_no_next_page(self, storage: Any) -> None:
+        """has_more is False when the windows already returned everything after the page."""
+        await _seed(storage, 5)
+        page = await storage.memory.list_messages(
+            "t", per_page=3, include=[Include(id=_mid("t", 0), after=10)])
+        assert ids(page.items) == _mids("t", range(5))
+        assert page.total == 5 and page.has_more is False
+        desc = await storage.memory.list_messages(
+            "t", per_page=3, order="desc", include=[Include(id=_mid("t", 4), before=10)])
+        assert ids(desc.items) == _mids("t", (4, 3, 2, 1, 0)) and desc.has_more is False
+        newest = await storage.memory.list_messages(
+            "t", last=2, include=[Include(id=_mid("t", 0), after=2)])
+        assert ids(newest.items) == _mids("t", range(5)) and newest.has_more is False
+
+    @pytest.mark.parametrize(("per_page", "centre", "after"), [(3, 0, 4), (3, 2, 6), (2, 5, 1),
+                                                               (4, 0, 9), (1, 3, 2)])
+    async def test_paging_with_windows_is_consistent(
+        self, storage: Any, per_page: int, centre: int, after: int
+    ) -> None:
+        """Following has_more page by page returns every message, and has_more is True
+        exactly while a message not returned so far is still to come."""
+        await _seed(storage, 10)
+        include = [Include(id=_mid("t", centre), after=after)]
+        seen: set[str] = set()
+        number = 0
+        while True:
+            page = await storage.memory.list_messages(
+                "t", page=number, per_page=per_page, include=include)
+            seen |= set(ids(page.items))
+            if not page.has_more:
+                break
+            assert seen != set(_mids("t", range(10))), "has_more with nothing left"
+            number += 1
+        assert seen == set(_mids("t", range(10)))
+
     async def test_window_overlapping_the_page_is_not_repeated(self, storage: Any) -> None:
         await _seed(storage, 10)
         page = await storage.memory.list_messages(
