@@ -95,6 +95,11 @@ def _owned_by(op: dict[str, Any], owner: str | None) -> dict[str, Any]:
     return {**op, "ConditionExpression": f"{e.n('resource_id')} = {e.s(owner)}", **e.params()}
 
 
+def _delete_args(op: Mapping[str, Any]) -> dict[str, Any]:
+    """A transaction's Delete operation as DeleteItem arguments of Table.delete."""
+    return {("key" if name == "Key" else name): value for name, value in op.items()}
+
+
 def _existing(op: dict[str, Any], owner: str | None) -> dict[str, Any]:
     """A Delete operation that fails unless the item is still there (and owner's)."""
     e = Expr()
@@ -281,7 +286,7 @@ class DynamoMemory(Part, MemoryDomain):
             # Too many for one transaction: the thread goes first (so nothing can be added
             # to it and it leaves every listing at once), then its messages in batches; a
             # retry of delete_thread finishes an interrupted run.
-            await self.table.delete(**head)
+            await self.table.delete(**_delete_args(head))
         except TxCanceled:
             if resource_id is None:
                 raise
@@ -865,7 +870,7 @@ class DynamoMemory(Part, MemoryDomain):
         async def one(request: dict[str, Any]) -> bool:
             async with gate:
                 try:
-                    await self.table.delete(**request)
+                    await self.table.delete(**_delete_args(request))
                 except Exception as exc:
                     if is_condition_failed(exc):
                         return False
