@@ -9,7 +9,14 @@ from typing import Any
 from attrs import evolve
 
 from .._matching import metadata_matches
-from ..domains.memory import MemoryDomain, MessageSelect, Ordered, ThreadFilter, ThreadSelect
+from ..domains.memory import (
+    MemoryDomain,
+    MessageSelect,
+    Ordered,
+    ThreadFilter,
+    ThreadSelect,
+    check_owner,
+)
 from ..errors import ThreadNotFoundError, ValidationError
 from ..records import UNSET, Include, Message, MessageUpdate, Resource, Thread, ThreadStats
 from ..serde import parse_datetime
@@ -256,6 +263,7 @@ class GenericMemory(Part, MemoryDomain):
                 if old is not None:
                     touched[old.value["thread_id"]] = None
                 touched[m.thread_id] = None
+                check_owner(m, threads[m.thread_id].value["resource_id"])  # nothing written yet
                 copy = evolve(m, resource_id=threads[m.thread_id].value["resource_id"])
                 seq = old.value["seq"] if old is not None else next_stamp()
                 writes[m.id] = (old, encode(copy, seq=seq))
