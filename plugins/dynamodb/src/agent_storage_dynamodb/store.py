@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Final
 
 from agent_storage.backend import Backend, IndexManager
 from agent_storage.errors import (
+    AgentStorageError,
     ConfigurationError,
     IndexNotFoundError,
     NotSupportedError,
@@ -124,12 +125,17 @@ class DynamoBackend(Backend):
         return self._index_manager
 
     async def init(self) -> None:
+        """Open the client, create the table if asked, check its key schema. A failed init
+        closes the client it opened (no unclosed aiohttp session); a later call reopens."""
         try:
             await self.table.open()
             if self.options.create_table:
                 await self._create_table()
             await self._check_table(await self._describe())
-        except Exception as exc:
+        except BaseException as exc:
+            await self.table.close()
+            if isinstance(exc, AgentStorageError) or not isinstance(exc, Exception):
+                raise
             raise translate(exc) from exc
 
     async def is_initialized(self) -> bool:
@@ -219,7 +225,16 @@ class DynamoBackend(Backend):
         self.table.abandon()
 
     async def status(self) -> StoreStatus:
-        """Row counts per entity, by Select=COUNT Queries on the 'all' partitions."""
+        """Row counts per entity, by Select=COUNT Queries on the 'all' partitions; a driver
+        error becomes a typed error (as on init)."""
+        try:
+            return await self._status()
+        except AgentStorageError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def _status(self) -> StoreStatus:
         p = self.options.table_prefix
         counts = {}
         for logical, index, pk in (
