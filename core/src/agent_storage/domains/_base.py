@@ -48,6 +48,11 @@ class Domain:
         """Map a driver exception to an AgentStorageError; backends refine this."""
         return BackendError(f"{type(exc).__name__}: {exc}")
 
+    def translate_error(self, exc: BaseException) -> AgentStorageError:
+        """The typed error for a driver exception escaping a primitive (the backend's
+        ``_translate_error``); what :func:`public` raises, the original as its cause."""
+        return self._translate_error(exc)
+
 
 def public(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Wrap a public domain (or query) method: driver errors become BackendError, cause kept."""
@@ -61,7 +66,7 @@ def public(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except Exception as exc:
             owner = args[0]
             domain = owner if isinstance(owner, Domain) else owner.domain  # type: ignore[attr-defined]
-            raise domain._translate_error(exc) from exc
+            raise domain.translate_error(exc) from exc
 
     return wrapper
 

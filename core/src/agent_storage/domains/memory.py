@@ -237,6 +237,32 @@ class MemoryDomain(VectorMemory, Domain):
         """A fluent, immutable thread query (see :class:`ThreadQuery`)."""
         return ThreadQuery(domain=self)
 
+    @public
+    async def select_threads(self, sel: ThreadSelect) -> list[Thread]:
+        """The threads ``sel`` selects (filter, order, offset, limit, keyset cursor): what
+        :class:`ThreadQuery` runs. Its fields are checked like ``list_threads``' arguments."""
+        flt = sel.filter
+        sel = evolve(sel, filter=ThreadFilter(
+            resource_id=opt_id(flt.resource_id, "resource_id"),
+            agent_id=opt_id(flt.agent_id, "agent_id"),
+            metadata=metadata_filter(flt.metadata)),
+            order_by=_order_field(sel.order_by), direction=check_direction(sel.direction))
+        for name, value in (("limit", sel.limit), ("offset", sel.offset)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise ValidationError(f"{name}: expected an int >= 0, got {value!r}")
+        await self._ready()
+        return await self._select_threads(sel)
+
+    @public
+    async def count_threads(self, flt: ThreadFilter) -> int:
+        """How many threads match ``flt`` (what ``ThreadQuery.count`` starts from)."""
+        flt = ThreadFilter(resource_id=opt_id(flt.resource_id, "resource_id"),
+                           agent_id=opt_id(flt.agent_id, "agent_id"),
+                           metadata=metadata_filter(flt.metadata))
+        await self._ready()
+        return await self._count_threads(flt)
+
     async def _thread_page(
         self,
         flt: ThreadFilter,
@@ -813,51 +839,34 @@ class ThreadQuery:
         )
         return evolve(base, **changes)
 
-    @public
     async def all(self) -> list[Thread]:
-        await self.domain._ready()
-        return await self.domain._select_threads(self._select())
+        return await self.domain.select_threads(self._select())
 
-    @public
     async def first(self) -> Thread | None:
-        await self.domain._ready()
-        rows = await self.domain._select_threads(self._select(limit=1))
+        rows = await self.domain.select_threads(self._select(limit=1))
         return rows[0] if rows else None
 
-    @public
     async def count(self) -> int:
         """Matching threads, honouring offset and limit."""
-        await self.domain._ready()
-        total = await self.domain._count_threads(self.filter)
+        total = await self.domain.count_threads(self.filter)
         total = max(0, total - self.offset_n)
         return total if self.limit_n is None else min(total, self.limit_n)
 
-    @public
     async def page(self, n: int, size: int) -> Page[Thread]:
         """Page ``n`` (0-based) of ``size`` rows of this query (its limit/offset ignored)."""
-        offset, limit = check_page(n, size)
-        await self.domain._ready()
-        return await self.domain._thread_page(
-            self.filter, self.order_field, self.direction, offset, limit, n
-        )
+        flt = self.filter
+        return await self.domain.list_threads(
+            resource_id=flt.resource_id, agent_id=flt.agent_id, metadata=flt.metadata,
+            order_by=self.order_field, direction=self.direction, page=n, per_page=size)
 
     async def __aiter__(self) -> AsyncIterator[Thread]:
-        await self.domain._ready()
         remaining = self.limit_n
         after = self._cursor()
         offset = self.offset_n
         while remaining is None or remaining > 0:
             size = self.batch_size if remaining is None else min(self.batch_size, remaining)
-            try:
-                rows = await self.domain._select_threads(
-                    self._select(offset=offset, limit=size, after=after)
-                )
-            except Exception as exc:
-                from ..errors import AgentStorageError
-
-                if isinstance(exc, AgentStorageError):
-                    raise
-                raise self.domain._translate_error(exc) from exc
+            rows = await self.domain.select_threads(
+                self._select(offset=offset, limit=size, after=after))
             for thread in rows:
                 yield thread
             if len(rows) < size:

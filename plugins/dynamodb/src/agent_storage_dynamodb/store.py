@@ -131,7 +131,7 @@ class DynamoBackend(Backend):
             await self.table.open()
             if self.options.create_table:
                 await self._create_table()
-            await self._check_table(await self._describe())
+            await self._check_table(await self.describe_table())
         except BaseException as exc:
             await self.table.close()
             if isinstance(exc, AgentStorageError) or not isinstance(exc, Exception):
@@ -141,7 +141,7 @@ class DynamoBackend(Backend):
     async def is_initialized(self) -> bool:
         try:
             await self.table.open()
-            description = await self._describe()
+            description = await self.describe_table()
             self._check_indexes(description)
         except SchemaNotInitializedError:
             return False
@@ -149,7 +149,8 @@ class DynamoBackend(Backend):
             raise translate(exc) from exc
         return True
 
-    async def _describe(self) -> dict[str, Any]:
+    async def describe_table(self) -> dict[str, Any]:
+        """DescribeTable of the store's table; SchemaNotInitializedError if it is missing."""
         try:
             resp = await self.table.call("describe_table", TableName=self.table_name)
         except Exception as exc:
@@ -192,7 +193,7 @@ class DynamoBackend(Backend):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ACTIVE_TIMEOUT
         while True:
-            description = await self._describe()
+            description = await self.describe_table()
             gsis = description.get("GlobalSecondaryIndexes", [])
             statuses = [description.get("TableStatus")] + [
                 g.get("IndexStatus", "ACTIVE") for g in gsis]
@@ -291,7 +292,7 @@ class DynamoIndexes(IndexManager):
                                     f"{self._served(idx.name)}")
 
     async def list(self, table: str | None = None) -> list[IndexInfo]:
-        description = await self.backend._describe()
+        description = await self.backend.describe_table()
         present = {i["IndexName"] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
                    for i in description.get(key, [])}
         infos = [self._info(i) for i in (LSI, *GSIS) if i.name in present]
@@ -302,7 +303,7 @@ class DynamoIndexes(IndexManager):
         return infos
 
     async def describe(self, name: str) -> IndexStats:
-        description = await self.backend._describe()
+        description = await self.backend.describe_table()
         for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
             for found in description.get(key, []):
                 if found["IndexName"] == name:
