@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent_storage.errors import AgentStorageError, TransientBackendError
 from agent_storage.serde import format_datetime, parse_datetime, utcnow
 
-from .client import Table, translate
+from .client import Table, is_condition_failed, translate
 from .expr import AV, Expr, Item, N, S
 from .keys import enc, render_keys, seq_text, ts, version_text
 
@@ -22,6 +22,8 @@ T = TypeVar("T")
 
 #: Optimistic read-modify-write loops (metadata merges, agent versions) retry this often.
 CAS_ATTEMPTS = 60
+#: DeleteItem requests in flight at once when deletes must report what they removed.
+DELETE_CONCURRENCY = 16
 
 
 class Conflict(Exception):
@@ -180,6 +182,25 @@ class Part:
             )
             stored.update(fixes)
         return stored
+
+    async def delete_each(self, requests: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """One DeleteItem per request (``key`` plus optional condition), DELETE_CONCURRENCY
+        at a time, each returning the old item (ALL_OLD): which ones THIS call deleted. An
+        item already gone (a concurrent caller deleted it) or whose condition failed is
+        False, so racing deleters together count every item once."""
+        gate = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+        async def one(request: Mapping[str, Any]) -> bool:
+            async with gate:
+                try:
+                    resp = await self.table.delete(**request, ReturnValues="ALL_OLD")
+                except Exception as exc:
+                    if is_condition_failed(exc):
+                        return False
+                    raise
+                return bool(resp.get("Attributes"))
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
 
     async def cas_loop(self, attempt_fn: Callable[[], Awaitable[T]]) -> T:
         """Run an optimistic read-modify-write until its conditional write wins."""

@@ -847,9 +847,9 @@ class DynamoMemory(Part, MemoryDomain):
             except ThreadNotFoundError:
                 raise Conflict from None  # the thread (and its messages) went meanwhile
             return len(found)
-        # Too many for one transaction: each a conditional DeleteItem reporting what it
-        # removed (ALL_OLD), then the thread bumps.
-        gone = await self._delete_each([op["Delete"] for _, _, op in deletes])
+        # Too many for one transaction: one DeleteItem each, reporting what it removed
+        # (ALL_OLD), then the thread bumps.
+        gone = await self.delete_each([_delete_args(op["Delete"]) for _, _, op in deletes])
         removed: dict[str, int] = {}
         for (tid, _, _), deleted in zip(deletes, gone, strict=True):
             if deleted:
@@ -862,22 +862,6 @@ class DynamoMemory(Part, MemoryDomain):
                 except TxCanceled:
                     pass  # the thread was deleted meanwhile
         return sum(removed.values())
-
-    async def _delete_each(self, requests: Sequence[dict[str, Any]]) -> list[bool]:
-        """Conditional DeleteItems, LOOKUP_CONCURRENCY at a time: which ones deleted."""
-        gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
-
-        async def one(request: dict[str, Any]) -> bool:
-            async with gate:
-                try:
-                    await self.table.delete(**_delete_args(request))
-                except Exception as exc:
-                    if is_condition_failed(exc):
-                        return False
-                    raise
-                return True
-
-        return list(await asyncio.gather(*(one(r) for r in requests)))
 
     async def _create_thread_with_messages(
         self, thread: Thread, messages: list[Message]
