@@ -238,6 +238,18 @@ async def store(storage_factory: Callable[..., Awaitable[Storage]]) -> Storage:
     return await storage_factory()
 
 
+@pytest.fixture
+def agent_storage_unavailable(sync_client: Any) -> Callable[[Storage], Awaitable[Storage]]:
+    """The kit's "database gone" hook: the store's table is deleted; a new store on it."""
+    from agent_storage.testing._helpers import reopen
+
+    async def unavailable(store: Storage) -> Storage:
+        sync_client.delete_table(TableName=store.backend.table_name)
+        return reopen(store)
+
+    return unavailable
+
+
 # -- capability cases that do not apply --------------------------------------------------
 
 

@@ -120,3 +120,23 @@ def test_run_conformance(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == pytest.ExitCode.USAGE_ERROR
     assert "no backend for scheme 'nosuchscheme'" in bad.stdout + bad.stderr
+
+
+def test_a_kit_run_drops_what_it_made_and_warns_nothing(tmp_path: Path) -> None:
+    """The kit against a real database (a SQLite file, with the kit's own storage_factory):
+    every store it made is dropped through Backend.drop_store (one run once left ~4,100
+    tables), and the run raises no pytest warning (-W error::pytest.PytestWarning)."""
+    import sqlite3
+
+    db = tmp_path / "kit.db"
+    (tmp_path / "project").mkdir()
+    project = _project(tmp_path / "project", {})
+    result = _pytest(project, f"--agent-storage-url=sqlite:///{db}", "-q",
+                     "-o", "asyncio_default_fixture_loop_scope=function",  # the project's own
+                     "-W", "error::pytest.PytestWarning", "-k",
+                     "TestThreadCrud or TestBadInput")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "could not drop" not in result.stdout
+    with sqlite3.connect(db) as conn:
+        left = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    assert left == []

@@ -226,3 +226,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [i for i in items if i not in dropped]
+
+
+@pytest.fixture
+def agent_storage_unavailable() -> Callable[[Storage], Awaitable[Storage]]:
+    """The kit's "database gone" hook: a new store on the same database and options but
+    a port nothing listens on (the server is gone)."""
+    import socket
+
+    import attrs
+
+    async def unavailable(store: Storage) -> Storage:
+        with socket.socket() as sock:  # a free port, closed again: connections are refused
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        gone = attrs.evolve(store.backend.url, host="127.0.0.1", port=port)
+        options = store.backend.options.given()
+        options.update(options.pop("extra", {}) or {})
+        for given_by_the_url in ("host", "port"):  # the options would win over the URL
+            options.pop(given_by_the_url, None)
+        return open_store(gone.render(hide_password=False), fresh=True, **options)
+
+    return unavailable

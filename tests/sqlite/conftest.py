@@ -42,3 +42,18 @@ async def storage_factory(
     yield factory
     for store in reversed(made):
         await store.close()
+
+
+@pytest.fixture
+def agent_storage_unavailable() -> Callable[[Storage], Awaitable[Storage]]:
+    """The kit's "database gone" hook: the store's file is replaced by bytes that are not
+    a SQLite database; a new store on it."""
+    from agent_storage.testing._helpers import reopen
+
+    async def unavailable(store: Storage) -> Storage:
+        await store.close()
+        with open(store.backend.path, "wb") as f:  # noqa: ASYNC230 (a test hook, 7 KB)
+            f.write(b"not a database " * 512)
+        return reopen(store)
+
+    return unavailable

@@ -167,3 +167,10 @@ class Backend(ABC):
         return StoreStatus(
             backend=self.backend_name, url=str(self.url), schema_version=0, latest_version=0
         )
+
+    async def drop_store(self) -> None:
+        """Remove everything this store created (its tables, or its items under its
+        ``table_prefix``), irreversibly; other stores sharing the database stay. The
+        conformance kit calls it for every store it made (a kit run against a real
+        database leaves nothing behind). NotSupportedError when the backend cannot."""
+        raise NotSupportedError(f"the {self.backend_name} backend cannot drop a store")

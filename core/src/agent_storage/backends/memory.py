@@ -132,6 +132,16 @@ class MemoryBackend(Backend):
 
             drop_anonymous(self.options)  # nobody can reach an anonymous store after close
 
+    async def drop_store(self) -> None:
+        """Forget this store's data: a named store's under its table prefix (a store
+        opened on it later starts empty), an anonymous store's (it goes at close anyway)."""
+        from ._memory import _state
+
+        if self.name is None:
+            _state.drop_anonymous(self.options)
+        else:
+            _state.drop_named(self.name, self.options.table_prefix)
+
     async def status(self) -> StoreStatus:
         """Row counts per logical table; the memory backend has no schema versions."""
         st = self._state

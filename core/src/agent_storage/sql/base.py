@@ -436,6 +436,27 @@ class SqlBackend(Backend):
                            schema_version=version, latest_version=runner.latest_version,
                            tables=counts)
 
+    async def drop_store(self) -> None:
+        """Drop this store's tables (data, migrations, and migration backups), nothing
+        else; the conformance kit's clean-up (see Backend.drop_store)."""
+        from sqlalchemy import MetaData, Table, inspect
+        from sqlalchemy.schema import DropTable
+
+        names = {t.name for t in self.tables.metadata.sorted_tables}
+
+        def drop(conn: Any) -> None:
+            found = inspect(conn).get_table_names(schema=self.schema)
+            backups = [n for n in found if n.partition("_bak_v")[0] in names and n not in names]
+            self.tables.metadata.drop_all(conn, checkfirst=True)
+            for name in backups:
+                conn.execute(DropTable(Table(name, MetaData(schema=self.schema))))
+
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(drop)
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
+
     @property
     def indexes(self) -> IndexManager:
         if self._index_manager is None:

@@ -14,6 +14,21 @@ Fixtures (override ``storage_factory`` in a conftest to run the kit on your own 
 ``capabilities``       ``frozenset`` of the capabilities ``storage``'s backend declares.
 ``reopen_store``       ``reopen_store(storage, **overrides) -> Storage``: another Storage on
                        the same target and options (not cached, closed at teardown).
+``agent_storage_drop_store``
+                       ``await drop(storage)``: the teardown hook. ``storage_factory`` calls it
+                       for every store it made, before closing it; the default calls each
+                       backend's ``Backend.drop_store()`` (its tables, or its items under its
+                       ``table_prefix``), so a kit run against a real database leaves nothing
+                       behind. Override it when your backend cleans up another way; the run's
+                       summary counts stores that could not be dropped.
+``agent_storage_unavailable``
+                       ``await unavailable(storage) -> Storage``: the hook for the "database
+                       locked or gone" case (``test_backend_errors.py``). Make ``storage``'s
+                       database unavailable (delete its table, corrupt its file, point at a
+                       port nothing listens on...) and return a NEW, not yet initialised
+                       Storage on it (the kit closes it); every call on it must fail quickly
+                       with a typed error. Provide it in your test config; without it the
+                       case is skipped, with that reason.
 
 Marker ``@pytest.mark.agent_storage_requires("indexes", ...)`` skips a test, with the reason,
 on a backend that does not declare the capability. Only names of
@@ -115,10 +130,52 @@ def new_table_prefix() -> str:
     return f"k{uuid.uuid4().hex[:12]}"
 
 
+DropStore = Callable[["Storage"], Awaitable[None]]
+#: Stores the default teardown hook could not drop, by backend class (the run's summary).
+_not_dropped: dict[str, int] = {}
+
+
+@pytest.fixture
+def agent_storage_drop_store() -> DropStore:
+    """The teardown hook: drop what a store created (default: ``Backend.drop_store()`` of
+    each of its backends; a backend that cannot is counted in the run's summary)."""
+    from ..errors import AgentStorageError, NotSupportedError
+
+    async def drop(store: Storage) -> None:
+        for backend in store.backends.values():
+            try:
+                await backend.drop_store()
+            except (NotSupportedError, AgentStorageError):  # e.g. a test broke its store
+                name = type(backend).__name__
+                _not_dropped[name] = _not_dropped.get(name, 0) + 1
+
+    return drop
+
+
+@pytest.fixture
+def agent_storage_unavailable() -> Callable[[Storage], Awaitable[Storage]]:
+    """Override in your test config: ``await unavailable(storage)`` returns a store on
+    the same target whose database is locked or gone (see the module docstring)."""
+    pytest.skip("the backend's test config provides no agent_storage_unavailable fixture "
+                "(a store whose database is locked or gone)")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _not_dropped:
+        which = ", ".join(f"{n} of {name}" for name, n in sorted(_not_dropped.items()))
+        terminalreporter.write_line(
+            f"agent-storage kit: could not drop {which} stores it made (drop_store() not "
+            "supported or failed): implement Backend.drop_store or override the "
+            "agent_storage_drop_store fixture")
+
+
 @_async_fixture
-async def storage_factory(agent_storage_url: str) -> AsyncIterator[StorageFactory]:
+async def storage_factory(
+    agent_storage_url: str, agent_storage_drop_store: DropStore
+) -> AsyncIterator[StorageFactory]:
     """``await storage_factory(**options)``: a fresh isolated store, initialised unless
-    ``disable_init=True``; every store it made is closed at teardown."""
+    ``disable_init=True``; every store it made is dropped (``agent_storage_drop_store``)
+    and closed at teardown."""
     from .. import open_store
 
     made: list[Storage] = []
@@ -132,7 +189,7 @@ async def storage_factory(agent_storage_url: str) -> AsyncIterator[StorageFactor
         return store
 
     yield factory
-    await _close_all(made)
+    await _close_all(made, agent_storage_drop_store)
 
 
 @_async_fixture
@@ -163,9 +220,15 @@ async def reopen_store() -> AsyncIterator[Callable[..., Storage]]:
     await _close_all(made)
 
 
-async def _close_all(stores: list[Storage]) -> None:
+async def _close_all(stores: list[Storage], drop: DropStore | None = None) -> None:
+    """Drop (if asked) and close every store; report the first error after trying all."""
     errors: list[BaseException] = []
     for store in reversed(stores):
+        try:
+            if drop is not None and not store.closed:
+                await drop(store)
+        except Exception as exc:  # a test may have broken its store: still close it
+            errors.append(exc)
         try:
             await store.close()
         except Exception as exc:  # close the others, then report

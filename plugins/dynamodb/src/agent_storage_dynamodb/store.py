@@ -252,6 +252,17 @@ class DynamoBackend(Backend):
         return StoreStatus(backend=self.backend_name, url=str(self.url), schema_version=1,
                            latest_version=1, tables=counts)
 
+    async def drop_store(self) -> None:
+        """Delete every item of this store (its table_prefix) by Scan; the table and
+        other stores' items stay (see Backend.drop_store)."""
+        try:
+            keys = [{"pk": i["pk"], "sk": i["sk"]} async for i in self.export_items()]
+            await self.table.batch_write([{"DeleteRequest": {"Key": k}} for k in keys])
+        except AgentStorageError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from exc
+
     async def export_items(self) -> AsyncIterator[dict[str, Any]]:
         """Explicit admin export: every item of this store (table_prefix) by Scan.
 

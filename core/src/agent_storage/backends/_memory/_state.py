@@ -22,8 +22,8 @@ from ...serde import utcnow
 if TYPE_CHECKING:
     from ...records import Message, Resource, Score, Span, Thread, WorkflowRun
 
-__all__ = ["State", "anonymous_state", "clone", "forget_named", "json_copy", "json_eq",
-           "metadata_matches", "named_state", "ttl_cutoff"]
+__all__ = ["State", "anonymous_state", "clone", "drop_named", "forget_named", "json_copy",
+           "json_eq", "metadata_matches", "named_state", "ttl_cutoff"]
 
 R = TypeVar("R")
 
@@ -89,6 +89,12 @@ def forget_named(name: str | None = None) -> None:
         table = _named()
         for key in [k for k in table if name is None or k[0] == name]:
             del table[key]
+
+
+def drop_named(name: str, prefix: str) -> None:
+    """Drop the data of named store ``name`` under one table prefix."""
+    with _registry_lock:
+        _named().pop((name, prefix), None)
 
 
 def anonymous_state(owner: Any) -> State:
