@@ -654,7 +654,7 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
         # it: a concurrent delete of the same ids would be counted by both callers. With
         # an owner scope, another owner's messages are not deleted (the same statement).
         def build() -> Any:
-            where = [ms.c.id.in_(bindparam("ids", expanding=True))]
+            where: list[Any] = [ms.c.id.in_(bindparam("ids", expanding=True))]
             if scoped:
                 where.append(ms.c.resource_id == bindparam("rid"))
             return delete(ms).where(*where).returning(ms.c.thread_id)
