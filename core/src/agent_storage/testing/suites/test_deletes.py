@@ -5,9 +5,8 @@ existed (each caller counts the rows its own statement removed, never a count re
 the delete, which both callers would see). This is what makes "two concurrent pops never
 return the same item" hold for session adapters built on ``delete_messages``.
 
-Pending: this module becomes ``test_deletes.py`` (a case of the whole kit) once the
-DynamoDB backend counts its own deletes too; until then the SQL backends' test modules
-import :class:`TestConcurrentDeletes` from here.
+Every backend: memory (one critical section), SQLite/PostgreSQL (``DELETE ... RETURNING``),
+DynamoDB (conditional deletes in a transaction, or DeleteItem with ALL_OLD one by one).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import pytest
 from agent_storage import Message, Span, Thread
 from agent_storage.testing._helpers import T0, ts, uid
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 RACERS = 2
 ROWS = 10
