@@ -116,3 +116,48 @@ def test_agent_tools_become_tuple() -> None:
         "search",
         {"name": "calc"},
     )
+
+
+_PLUS5 = dt.timezone(dt.timedelta(hours=5))
+_MINUS5 = dt.timezone(dt.timedelta(hours=-5))
+
+
+@pytest.mark.parametrize("when", [
+    dt.datetime.min.replace(tzinfo=_PLUS5),   # before year 1 in UTC: OverflowError before
+    dt.datetime.max.replace(tzinfo=_MINUS5),  # after year 9999 in UTC
+    dt.datetime.min.replace(tzinfo=dt.UTC),   # outside the supported range
+    dt.datetime.max.replace(tzinfo=dt.UTC),
+])
+def test_datetimes_outside_the_supported_range_are_validation_errors(when: dt.datetime) -> None:
+    from agent_storage import Message, Span, ValidationError
+    from agent_storage.serde import to_utc
+
+    with pytest.raises(ValidationError, match="supported range"):
+        Thread(id="t", resource_id="u", created_at=when)
+    with pytest.raises(ValidationError, match="supported range"):
+        Message(id="m", thread_id="t", role="user", content="x", created_at=when)
+    with pytest.raises(ValidationError, match="supported range"):
+        Span(trace_id="t", span_id="s", name="n", span_type="x", started_at=when)
+    with pytest.raises(ValidationError, match="supported range"):
+        to_utc(when, "start")
+
+
+def test_the_supported_range_bounds_are_accepted_in_any_zone() -> None:
+    from agent_storage.serde import MAX_DATETIME, MIN_DATETIME
+
+    low = Thread(id="t", resource_id="u", created_at=MIN_DATETIME.astimezone(_PLUS5))
+    high = Thread(id="t", resource_id="u", created_at=MAX_DATETIME.astimezone(_MINUS5))
+    assert (low.created_at, high.created_at) == (MIN_DATETIME, MAX_DATETIME)
+
+
+@pytest.mark.parametrize("blank", [" ", "   ", "\t", "\n", "\u00a0", "\u2003\u3000"])
+def test_whitespace_only_ids_are_refused_like_the_empty_id(blank: str) -> None:
+    from agent_storage import Message, ValidationError
+
+    with pytest.raises(ValidationError, match="whitespace"):
+        Thread(id=blank, resource_id="u")
+    with pytest.raises(ValidationError, match="whitespace"):
+        Message(id=blank, thread_id="t", role="user", content="x")
+    with pytest.raises(ValidationError, match="whitespace"):
+        Message(id="m", thread_id="t", role="user", content="x", resource_id=blank)
+    assert Thread(id=" t ", resource_id="u").id == " t "  # padding is part of an id
