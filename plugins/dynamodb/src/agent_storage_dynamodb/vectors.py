@@ -76,13 +76,13 @@ class VectorDynamoMemory(DynamoMemory):
             writing[item["id"]["S"]] = (bytes(item["vec"]["B"]), item["vdg"]["S"])
         return super().message_from(item)
 
-    async def _update_messages(self, updates: list[MessageUpdate], *, now: _dt.datetime
-                               ) -> list[Ordered]:
+    async def _update_messages(self, updates: list[MessageUpdate], *, now: _dt.datetime,
+                               resource_id: str | None = None) -> list[Ordered]:
         # An update rewrites the whole item: each keeps the vector it had (message_from
         # reads it, message_item writes it back); changed text is re-embedded after.
         token = _WRITING.set({})
         try:
-            return await super()._update_messages(updates, now=now)
+            return await super()._update_messages(updates, now=now, resource_id=resource_id)
         finally:
             _WRITING.reset(token)
 
