@@ -20,6 +20,12 @@ observability: spans      every trace that has a root span (``list_traces`` + ``
 agents: agents, versions  every version in order, then the source's active version
 ========================  ==================================================================
 
+Message vectors (semantic recall) go with their messages, read and written as stored
+(no embedder is called), when both stores were opened with an embedder of the same model
+and dimensions; two different models raise EmbedderMismatchError before anything is
+written. A source without an embedder has none to carry; a destination without one gets the
+messages only (``memory.embed_missing()`` or ``agent-storage embed`` adds them later).
+
 Memory use is bounded by ``batch_size`` records (plus one trace, and the set of resource
 ids). Writes are upserts by id, so an interrupted copy is resumed by running it again;
 records are written with their own timestamps (``created_at``, ``updated_at``), so the
@@ -63,6 +69,7 @@ from .errors import AgentStorageError, DomainNotAvailableError, ValidationError
 from .records import AGENT_UPDATABLE, AgentConfig, AgentVersion, Resource, Thread
 from .serde import to_wire
 from .storage import Storage
+from .vectors import EmbedderMismatchError
 
 __all__ = [
     "KINDS",
@@ -555,6 +562,7 @@ class _Copier:
         threads = _Counter(self.sink, "threads", await src.threads().count(), "copy")
         messages = _Counter(self.sink, "messages", (await src.stats()).message_count, "copy")
         await self.dst.ready()
+        carry = await _carries_vectors(src, dst)
         # Chunks of about `batch` messages (or threads) go through the destination's bulk
         # hook: one transaction per chunk on SQL backends. Threads keep their own
         # updated_at (the hook writes messages without stamping the copy time).
@@ -566,6 +574,10 @@ class _Copier:
             nonlocal size
             if chunk:
                 await _primitive(dst, dst._bulk_save_threads(chunk))
+                if carry:
+                    ids = [m.id for _, items in chunk for m in items]
+                    rows = await _primitive(src, src._read_vectors(ids))
+                    await _primitive(dst, dst._save_vectors(rows))
             for _, items in chunk:
                 for m in items:
                     self.digests["messages"].add(m)
@@ -687,6 +699,25 @@ class _Copier:
         # The active version, with the source's last update/activation time.
         await _primitive(dst, dst._activate(active.id, active.version, now=active.updated_at))
         return written
+
+
+async def _carries_vectors(src: Any, dst: Any) -> bool:
+    """Whether message vectors are copied (without embedding): when both stores have an
+    embedder of the same model and dimensions. A source without one has none to carry; a
+    destination without one cannot store them (run ``embed_missing`` there later). Two
+    different models raise EmbedderMismatchError before anything is written."""
+    mine, theirs = src._vector_config(), dst._vector_config()
+    if mine is None or theirs is None:
+        return False
+    if (mine.model, mine.dimensions) != (theirs.model, theirs.dimensions):
+        raise EmbedderMismatchError(
+            f"copy_store: the source's embedder is {mine.model!r} ({mine.dimensions} "
+            f"dimensions) and the destination's {theirs.model!r} ({theirs.dimensions}): "
+            "vectors of two models are never mixed (open both with the same embedder, or "
+            "copy into a store without one and run embed_missing there)")
+    await _primitive(src, src._vectors_ready(mine))
+    await _primitive(dst, dst._vectors_ready(theirs))
+    return True
 
 
 def _same_version(a: AgentVersion, b: AgentVersion) -> bool:

@@ -290,6 +290,11 @@ class VectorMemory:
         (clone_thread)."""
         raise NotSupportedError(f"the {type(self).__name__} backend does not store vectors")
 
+    async def _read_vectors(self, ids: Sequence[str]) -> list[VectorRow]:
+        """The stored vector and digest of each message id that has one (any order; ids
+        without a vector are left out): ``copy_store`` carries them without embedding."""
+        raise NotSupportedError(f"the {type(self).__name__} backend does not store vectors")
+
     async def _search_vectors(
         self, query: Vector, *, resource_id: str | None, thread_id: str | None, top_k: int,
         min_score: float | None,

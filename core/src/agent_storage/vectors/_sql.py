@@ -30,7 +30,7 @@ from ..naming import check_identifier
 from ..records import Message
 from ..sql._common import SqlDomain
 from ._domain import VectorConfig, VectorMemory, VectorRow
-from ._math import Vector, pack, top_scores
+from ._math import Vector, pack, top_scores, unpack
 from ._types import EmbedderMismatchError
 
 if TYPE_CHECKING:
@@ -71,6 +71,14 @@ class SqlVectors(SqlDomain, VectorMemory):
 
     def _embedding_value(self, vector: Vector) -> Any:
         return pack(vector)
+
+    def _embedding_column(self) -> str:
+        """SQL reading the stored embedding (PostgreSQL reads pgvector's text form)."""
+        return "embedding"
+
+    def _embedding_read(self, value: Any) -> Vector:
+        """A vector from what :meth:`_embedding_column` returned."""
+        return tuple(unpack(bytes(value)))
 
     def _vector_ddl(self, cfg: VectorConfig) -> list[str]:
         ms = self.t.messages
@@ -147,6 +155,16 @@ class SqlVectors(SqlDomain, VectorMemory):
             f"SELECT :new, digest, embedding FROM {self._vt()} WHERE message_id = :old"))
         params = [{"old": old, "new": new} for old, new in pairs]
         await self.b.transact(lambda tx: tx.executemany(copy, params))
+
+    async def _read_vectors(self, ids: Sequence[str]) -> list[VectorRow]:
+        if not ids:
+            return []
+        stmt = self._vsql("read", lambda: text(
+            f"SELECT message_id, digest, {self._embedding_column()} "  # noqa: S608
+            f"FROM {self._vt()} WHERE message_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)))
+        rows = await self.b.fetch(stmt, {"ids": list(ids)})
+        return [(str(r[0]), self._embedding_read(r[2]), str(r[1])) for r in rows]
 
     def _scope_sql(self, resource_id: str | None, thread_id: str | None
                    ) -> tuple[str, dict[str, Any]]:

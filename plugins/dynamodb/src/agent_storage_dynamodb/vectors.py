@@ -30,6 +30,7 @@ from agent_storage.vectors.backend import (
     VectorRow,
     pack,
     top_scores,
+    unpack,
 )
 
 from .client import is_condition_failed
@@ -156,6 +157,11 @@ class VectorDynamoMemory(DynamoMemory):
         for (_, new), item in zip(pairs, sources, strict=True):
             if item is not None and "vec" in item:
                 await self._set_vector(new, item["vec"], item["vdg"]["S"])
+
+    async def _read_vectors(self, ids: Sequence[str]) -> list[VectorRow]:
+        items = await self._lookup_many(list(ids), Projection("vec", "vdg"))
+        return [(mid, tuple(unpack(bytes(i["vec"]["B"]))), i["vdg"]["S"])
+                for mid, i in zip(ids, items, strict=True) if i is not None and "vec" in i]
 
     async def _thread_ids(self, resource_id: str | None) -> list[str]:
         threads = await self._select_threads(ThreadSelect(

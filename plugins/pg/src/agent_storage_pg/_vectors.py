@@ -63,6 +63,14 @@ class PgVectors(SqlVectors):
             return super()._embedding_value(vector)
         return _literal(vector)
 
+    def _embedding_column(self) -> str:
+        return "embedding" if self._exact() else "CAST(embedding AS text)"
+
+    def _embedding_read(self, value: Any) -> Vector:
+        if self._exact():
+            return super()._embedding_read(value)
+        return tuple(float(x) for x in str(value).strip("[]").split(","))
+
     def _index_name(self) -> str:
         prefix = self.t.prefix
         return check_identifier(f"{prefix}_vectors_hnsw_idx" if prefix else "vectors_hnsw_idx",

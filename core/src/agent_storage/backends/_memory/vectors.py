@@ -67,6 +67,11 @@ class MemoryVectors(VectorMemory):
                 if found is not None:
                     self._put_vectors([(copy, found[1], found[2])])
 
+    async def _read_vectors(self, ids: Sequence[str]) -> list[VectorRow]:
+        with self._st.lock:
+            found = [(mid, self._live_vector(mid)) for mid in ids]
+            return [(mid, e[1], e[2]) for mid, e in found if e is not None]
+
     def _live_vector(self, mid: str) -> tuple[Message, Vector, str] | None:
         """The vector of message ``mid`` if it still matches the message (see module)."""
         entry = self._st.vectors.get(mid)
