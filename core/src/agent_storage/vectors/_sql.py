@@ -24,9 +24,9 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import LargeBinary, bindparam, select, text
 
-from ..naming import check_identifier
+from ..naming import check_identifier, qualified_name
 from ..records import Message
 from ..sql._common import SqlDomain
 from ._domain import VectorConfig, VectorMemory, VectorRow
@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["SqlVectors"]
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class SqlVectors(SqlDomain, VectorMemory):
     """Vector primitives over the SQL tables (exact search; PostgreSQL refines it)."""
 
@@ -54,16 +50,17 @@ class SqlVectors(SqlDomain, VectorMemory):
         ms = self.t.messages
         name = check_identifier(f"{self.t.prefix}_{suffix}" if self.t.prefix else suffix,
                                 "vector table name")
-        return f"{_q(ms.schema)}.{_q(name)}" if ms.schema else _q(name)
+        return qualified_name(name, ms.schema)
 
     def _mt(self, table: Any) -> str:
-        return f"{_q(table.schema)}.{_q(table.name)}" if table.schema else _q(table.name)
+        return qualified_name(table.name, table.schema)
 
     def _vsql(self, key: str, build: Any) -> Any:
         return self._stmt(("vectors", key), build)
 
     def _embedding_type(self, cfg: VectorConfig) -> str:
-        return "BLOB" if self.b.dialect_name == "sqlite" else "BYTEA"
+        """The dialect's binary column type (BLOB, BYTEA, ...), named by SQLAlchemy."""
+        return str(LargeBinary().compile(dialect=self.b.engine.dialect))
 
     def _embedding_param(self) -> str:
         """SQL for the bound embedding ``:emb`` (PostgreSQL casts to vector)."""
