@@ -174,7 +174,7 @@ class Storage:
         domain = state.domains.get(name)
         if domain is None:
             domain = state.backends[key].domain(name)
-            domain._attach(self)
+            domain.attach(self)
             state.domains[name] = domain
         return domain
 
@@ -288,10 +288,9 @@ class Storage:
         """With an embedder: create the vector tables/index and check the recorded model."""
         key = self._routes.get("memory")
         domain: Any = None if key is None else self._domain_in(state, key, "memory")
-        cfg = None if domain is None else domain._vector_config()
+        cfg = None if domain is None else domain.vector_config()
         if cfg is not None:
-            await domain._init_vectors(cfg)
-            domain._vectors_ok = True
+            await domain.create_vectors(cfg)
 
     async def ready(self) -> None:
         """Wait until the store can serve calls on the running loop: open, and initialised

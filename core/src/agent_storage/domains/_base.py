@@ -36,8 +36,9 @@ class Domain:
 
     _storage: Storage | None = None
 
-    def _attach(self, storage: Storage) -> None:
-        """Called by Storage: lazy init and observer hooks go through it."""
+    def attach(self, storage: Storage) -> None:
+        """Called by Storage when it hands the domain out: lazy init and observer hooks go
+        through ``storage`` (a domain never attached works without them)."""
         self._storage = storage
 
     async def _ready(self) -> None:

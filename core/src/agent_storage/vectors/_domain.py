@@ -101,6 +101,20 @@ class VectorMemory:
                 "semantic recall needs an embedder: open_store(url, embedder=...)")
         return cfg
 
+    def vector_config(self) -> VectorConfig | None:
+        """The embedder settings of this domain's store (None: opened without an embedder)."""
+        return self._vector_config()
+
+    async def create_vectors(self, cfg: VectorConfig) -> None:
+        """Create the vector tables/index and check the recorded model (Storage.init calls
+        this under its init; idempotent)."""
+        await self._init_vectors(cfg)
+        self._vectors_ok = True
+
+    async def vectors_ready(self, cfg: VectorConfig) -> None:
+        """Wait until the store and its vector tables are ready (copy_store calls this)."""
+        await self._vectors_ready(cfg)
+
     async def _vectors_ready(self, cfg: VectorConfig) -> None:
         await self._ready()  # type: ignore[attr-defined]
         if not self._vectors_ok:
