@@ -496,29 +496,8 @@ class MemoryDomain(VectorMemory, Domain):
         """
         check_id(source_thread_id, "source_thread_id")
         source_owner = opt_id(source_resource_id, "source_resource_id")
-        if message_limit is not None and (
-            isinstance(message_limit, bool)
-            or not isinstance(message_limit, int)
-            or message_limit < 0
-        ):
-            raise ValidationError(f"message_limit: expected an int >= 0, got {message_limit!r}")
-        if metadata is not None:
-            if not isinstance(metadata, Mapping):
-                raise ValidationError("metadata: expected a dict")
-            check_json(metadata, "metadata")
-        req = CloneRequest(
-            source_thread_id=source_thread_id,
-            new_thread_id=check_id(new_thread_id, "new_thread_id")
-            if new_thread_id is not None
-            else str(uuid.uuid4()),
-            resource_id=opt_id(resource_id, "resource_id"),
-            title=None if title is None else check_text(title, "title"),
-            metadata=metadata,
-            message_limit=message_limit,
-            start=opt_time(start, "start"),
-            end=opt_time(end, "end"),
-            message_ids=None if message_ids is None else id_list(message_ids, "message_ids"),
-        )
+        req = _clone_request(source_thread_id, new_thread_id, resource_id, title, metadata,
+                             message_limit, start, end, message_ids)
         await self._ready()
         source = await self._get_thread(source_thread_id)
         if source is None or (source_owner is not None and source.resource_id != source_owner):
@@ -539,30 +518,7 @@ class MemoryDomain(VectorMemory, Domain):
             )
         else:
             picked = await self._select_messages(sel)
-        now = utcnow()
-        owner = req.resource_id or source.resource_id
-        clone_meta = {
-            **source.metadata,
-            **(req.metadata or {}),
-            "clone": {
-                "source_thread_id": source.id,
-                "cloned_at": now.isoformat(),
-                "message_count": len(picked),
-            },
-        }
-        thread = Thread(
-            id=req.new_thread_id,
-            resource_id=owner,
-            title=req.title if req.title is not None else source.title,
-            metadata=clone_meta,
-            agent_id=source.agent_id,
-            created_at=now,
-            updated_at=now,
-        )
-        copies = [
-            evolve(m, id=str(uuid.uuid4()), thread_id=thread.id, resource_id=owner)
-            for _, m in picked
-        ]
+        thread, copies = _clone_records(source, req, picked)
         created = await self._create_thread_with_messages(thread, copies)
         if copies and self._vector_config() is not None:
             await self._copy_vectors([(m.id, c.id) for (_, m), c in zip(picked, copies,
@@ -920,3 +876,64 @@ def _includes(values: Any) -> tuple[Include, ...]:
             raise ValidationError(f"include: expected Include or id, got {type(item).__name__}")
         result.append(item)
     return tuple(result)
+
+
+def _clone_request(
+    source_thread_id: str, new_thread_id: str | None, resource_id: str | None,
+    title: str | None, metadata: Mapping[str, Any] | None, message_limit: int | None,
+    start: _dt.datetime | None, end: _dt.datetime | None, message_ids: Iterable[str] | None,
+) -> CloneRequest:
+    """clone_thread's arguments checked (ValidationError before anything is read)."""
+    if message_limit is not None and (
+        isinstance(message_limit, bool)
+        or not isinstance(message_limit, int)
+        or message_limit < 0
+    ):
+        raise ValidationError(f"message_limit: expected an int >= 0, got {message_limit!r}")
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise ValidationError("metadata: expected a dict")
+        check_json(metadata, "metadata")
+    return CloneRequest(
+        source_thread_id=source_thread_id,
+        new_thread_id=check_id(new_thread_id, "new_thread_id")
+        if new_thread_id is not None
+        else str(uuid.uuid4()),
+        resource_id=opt_id(resource_id, "resource_id"),
+        title=None if title is None else check_text(title, "title"),
+        metadata=metadata,
+        message_limit=message_limit,
+        start=opt_time(start, "start"),
+        end=opt_time(end, "end"),
+        message_ids=None if message_ids is None else id_list(message_ids, "message_ids"),
+    )
+
+
+def _clone_records(source: Thread, req: CloneRequest, picked: Sequence[tuple[Any, Message]]
+                   ) -> tuple[Thread, list[Message]]:
+    """The clone thread (its metadata records the source) and its messages under fresh ids."""
+    now = utcnow()
+    owner = req.resource_id or source.resource_id
+    clone_meta = {
+        **source.metadata,
+        **(req.metadata or {}),
+        "clone": {
+            "source_thread_id": source.id,
+            "cloned_at": now.isoformat(),
+            "message_count": len(picked),
+        },
+    }
+    thread = Thread(
+        id=req.new_thread_id,
+        resource_id=owner,
+        title=req.title if req.title is not None else source.title,
+        metadata=clone_meta,
+        agent_id=source.agent_id,
+        created_at=now,
+        updated_at=now,
+    )
+    copies = [
+        evolve(m, id=str(uuid.uuid4()), thread_id=thread.id, resource_id=owner)
+        for _, m in picked
+    ]
+    return thread, copies

@@ -267,7 +267,10 @@ class SqlMemory(SqlVectors, SqlDomain, MemoryDomain):
     # -- messages: reads -------------------------------------------------------------------
 
     def _message_stmt(self, sel: MessageSelect, *, count: bool) -> tuple[Any, dict[str, Any]]:
-        """The statement for ``sel`` (built once per shape) and its parameters."""
+        """The statement for ``sel`` (built once per shape) and its parameters.
+
+        Long because every filter of MessageSelect maps to one bound predicate here, and
+        the statement cache needs the whole shape decided in one place."""
         ms = self.t.messages
         one = len(sel.thread_ids) == 1
         ttl = self._ttl("messages") is not None

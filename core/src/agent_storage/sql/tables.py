@@ -65,6 +65,9 @@ class Tables:
     """Every table of one store; ``by_logical`` maps logical names (threads, ...) to tables."""
 
     def __init__(self, table_prefix: str, schema: str | None = None) -> None:
+        """Declare every table. Long by design: the whole schema is read in one place (one
+        ``Table(...)`` per logical table, columns and constraints side by side); splitting
+        it per table would only scatter the declarations."""
         self.prefix = table_prefix
         self.schema = schema
         self.metadata = md = MetaData(schema=schema)

@@ -594,6 +594,11 @@ class DynamoMemory(Part, MemoryDomain):
         return list(messages)
 
     async def _save_once(self, messages: list[Message], now: _dt.datetime) -> list[Message]:
+        """One attempt at the batch save: read the threads and the messages' current places,
+        then write the puts, prunes, moved-from deletes and thread bumps together
+        (``_write_with_bumps``).
+
+        Long because the write's items are built in one pass, in the order they commit."""
         tids = list(dict.fromkeys(m.thread_id for m in messages))
         tkeys = {tid: self.thread_key(tid) for tid in tids}
         mkeys = [self.message_key(m.thread_id, m.id) for m in messages]

@@ -166,6 +166,9 @@ class PgMemory(PgVectors, SqlMemory):
         return self._stmt(("pg_save_single", self._ttl("threads") is not None, upsert), build)
 
     def _save_statement(self, upsert: bool) -> Any:
+        """The one-statement save (CTEs: owner check, insert or upsert, thread bumps).
+
+        Long because it is one SQL statement: its CTEs read top to bottom as the save does."""
         def build() -> Any:
             threads, messages = _table(self.t.threads), _table(self.t.messages)
             alive = " AND t.updated_at > :cutoff" if self._ttl("threads") is not None else ""
