@@ -70,3 +70,47 @@ async def test_without_pgvector_init_says_how_to_install(plain_pg_url: str) -> N
     finally:
         await exact.close()
         await execute(plain_pg_url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def test_pooled_connections_carry_the_search_settings(storage_factory: Any) -> None:
+    """A store searching with the index sets pgvector's search settings on every pooled
+    connection (a search is then one statement); exact_search stores do not."""
+    from sqlalchemy import text
+
+    shown = "SELECT current_setting('hnsw.iterative_scan', true), " \
+            "current_setting('hnsw.ef_search', true)"
+    hnsw = await storage_factory(embedder=DeterministicTestEmbedder(16))
+    async with hnsw.engine.connect() as conn:
+        assert tuple((await conn.execute(text(shown))).one()) == ("relaxed_order", "100")
+    exact = await storage_factory(embedder=DeterministicTestEmbedder(16), exact_search=True)
+    async with exact.engine.connect() as conn:
+        settings = tuple((await conn.execute(text(shown))).one())
+    assert settings[0] != "relaxed_order"
+
+
+@pytest.mark.parametrize("top_k", [5, 40])
+async def test_an_owner_with_one_percent_of_the_vectors_gets_top_k(storage_factory: Any,
+                                                                   top_k: int) -> None:
+    """100 owners of 50 messages: the one-statement search (top_k 5, session settings)
+    and the SET LOCAL transaction (top_k 40: ef_search 160) both return top_k rows of the
+    owner, best first, the message rows matching their scores (exact cosine)."""
+    from agent_storage.vectors.backend import check_vector, score
+
+    embedder = DeterministicTestEmbedder(32)
+    store = await storage_factory(embedder=embedder)
+    m = store.memory
+    for r in range(100):
+        await m.save_thread(Thread(id=f"t{r}", resource_id=f"u{r}"))
+        await m.save_messages([Message(id=f"t{r}-{n}", thread_id=f"t{r}", role="user",
+                                       content=f"word{n % 7} item{n} group{r % 5}")
+                               for n in range(50)])
+    query = "word3 item10 group2"  # the text of t42-10
+    hits = await m.search_messages(query, resource_id="u42", top_k=top_k)
+    assert len(hits) == top_k and {h.message.resource_id for h in hits} == {"u42"}
+    q = check_vector(embedder.vector(query), 32)
+    for h in hits:
+        content = h.message.content
+        assert isinstance(content, str)
+        assert h.score == score(q, check_vector(embedder.vector(content), 32))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert (hits[0].message.id, hits[0].score) == ("t42-10", 1.0)

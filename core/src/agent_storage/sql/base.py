@@ -147,6 +147,12 @@ class SqlBackend(Backend):
     def setup_engine(self, engine: AsyncEngine) -> None:
         """Install connection events; called once per engine (also a user-supplied one)."""
 
+    def scores_in_sql(self) -> bool:
+        """Every connection :meth:`fetch` uses has the ``TopScores`` aggregate of
+        :mod:`agent_storage.vectors.backend` (as ``TopScores.name``): an exact vector
+        search is then one statement (SQLite's own connections)."""
+        return False
+
     async def begin_write(self, conn: AsyncConnection) -> None:
         await conn.begin()
 

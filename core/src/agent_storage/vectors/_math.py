@@ -12,11 +12,11 @@ import heapq
 import math
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from ._types import EmbeddingError
 
-__all__ = ["Vector", "check_vector", "pack", "score", "top_scores", "unpack"]
+__all__ = ["TopScores", "Vector", "check_vector", "pack", "score", "top_scores", "unpack"]
 
 #: A checked, unit-length vector (rounded to float32).
 Vector = tuple[float, ...]
@@ -122,3 +122,42 @@ def best(scores: Sequence[float], top_k: int, min_score: float | None,
     picked = [i for i, s in enumerate(scores) if s >= floor]
     picked.sort(key=lambda i: (-scores[i], key(i) if key else i))
     return [(i, scores[i]) for i in picked[:top_k]]
+
+
+class TopScores:
+    """A SQLite aggregate, ``top(seq, embedding, query, top_k, min_score)``: ranks the
+    float32 blobs it is fed against ``query`` (packed float32) with :func:`top_scores`
+    (equal scores: the higher ``seq``, the later-saved message, first) and returns JSON
+    ``[[seq, score], ...]``, best first (NULL when fed nothing).
+
+    Registered on SQLite connections (``sqlite3.Connection.create_aggregate``), it lets
+    one statement score a search scope where the blobs are read, in the driver's thread,
+    and join the winners' message rows: one read per search instead of two, and the
+    blobs never cross to the event loop. Per-row work is two list appends; the scoring
+    is one numpy matrix product (pure Python without numpy, same scores)."""
+
+    name: Final = "agent_storage_top_scores"
+    arity: Final = 5
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.blobs: list[bytes] = []
+        self.args: tuple[bytes, int, float | None] | None = None
+
+    def step(self, seq: int, blob: bytes, query: bytes, top_k: int,
+             min_score: float | None) -> None:
+        if self.args is None:
+            self.args = (query, top_k, min_score)
+        self.seqs.append(seq)
+        self.blobs.append(blob)
+
+    def finalize(self) -> str:
+        if self.args is None:
+            return "[]"
+        import json
+
+        query, top_k, min_score = self.args
+        seqs = self.seqs
+        top = top_scores(tuple(unpack(query)), self.blobs, top_k, min_score,
+                         key=lambda i: -seqs[i])
+        return json.dumps([[seqs[i], s] for i, s in top])

@@ -30,14 +30,18 @@ from ..naming import check_identifier, qualified_name
 from ..records import Message
 from ..sql._common import SqlDomain
 from ._domain import VectorConfig, VectorMemory, VectorRow
-from ._math import Vector, pack, top_scores, unpack
+from ._math import TopScores, Vector, pack, top_scores, unpack
 from ._types import EmbedderMismatchError
 
 if TYPE_CHECKING:
     from ..domains.memory import Ordered
     from ..sql.base import Tx
 
-__all__ = ["SqlVectors"]
+__all__ = ["MESSAGE_COLUMNS", "SqlVectors"]
+
+#: The message columns of ``m`` in the order ``SqlMemory._ordered`` reads them.
+MESSAGE_COLUMNS = ("m.seq, m.id, m.thread_id, m.resource_id, m.role, m.type, m.content, "
+                   "m.metadata, m.created_at")
 
 
 class SqlVectors(SqlDomain, VectorMemory):
@@ -188,6 +192,8 @@ class SqlVectors(SqlDomain, VectorMemory):
         min_score: float | None,
     ) -> list[tuple[float, Ordered]]:
         where, params = self._scope_sql(resource_id, thread_id)
+        if self.b.scores_in_sql():
+            return await self._search_in_sql(query, where, params, top_k, min_score)
         key = ("scan", resource_id is not None, thread_id is not None, "cutoff" in params)
         stmt = self._vsql(repr(key), lambda: text(
             f"SELECT m.seq, v.embedding FROM {self._mt(self.t.messages)} m "  # noqa: S608
@@ -196,6 +202,24 @@ class SqlVectors(SqlDomain, VectorMemory):
         top = top_scores(query, [bytes(r[1]) for r in rows], top_k, min_score,
                          key=lambda i: -rows[i][0])
         return await self._hits([(s, rows[i][0]) for i, s in top])
+
+    async def _search_in_sql(self, query: Vector, where: str, params: dict[str, Any],
+                             top_k: int, min_score: float | None
+                             ) -> list[tuple[float, Ordered]]:
+        """One statement: the TopScores aggregate ranks the scope where its blobs are
+        read (in the driver's thread) and the winners' message rows come back with their
+        scores, best first."""
+        ms = self._mt(self.t.messages)
+        stmt = self._vsql(repr(("top", where)), lambda: text(
+            f"WITH top(j) AS (SELECT {TopScores.name}(m.seq, v.embedding, :q, :k, :min) "  # noqa: S608
+            f"FROM {ms} m JOIN {self._vt()} v ON v.message_id = m.id WHERE {where}) "
+            f"SELECT {MESSAGE_COLUMNS}, json_extract(h.value, '$[1]') "
+            f"FROM top, json_each(top.j) h JOIN {ms} m ON m.seq = json_extract(h.value, '$[0]') "
+            "ORDER BY h.key"))
+        rows = await self.b.fetch(stmt, {**params, "q": pack(query), "k": top_k,
+                                         "min": min_score})
+        ordered = self._ordered(rows)  # type: ignore[attr-defined]
+        return [(float(r[9]), o) for r, o in zip(rows, ordered, strict=True)]
 
     async def _hits(self, scored: list[tuple[float, int]]) -> list[tuple[float, Ordered]]:
         """The messages of ``(score, seq)`` pairs, in that order."""
@@ -217,8 +241,7 @@ class SqlVectors(SqlDomain, VectorMemory):
         if resource_id is not None:
             where.append("m.resource_id = :rid")
         clause = f"WHERE {' AND '.join(where)} " if where else ""
-        cols = "m.seq, m.id, m.thread_id, m.resource_id, m.role, m.type, m.content, " \
-               "m.metadata, m.created_at"
+        cols = MESSAGE_COLUMNS
         stmt = self._vsql(f"scan:{after is not None}:{resource_id is not None}", lambda: text(
             f"SELECT {cols}, v.digest FROM {self._mt(self.t.messages)} m "  # noqa: S608
             f"LEFT JOIN {self._vt()} v ON v.message_id = m.id {clause}"

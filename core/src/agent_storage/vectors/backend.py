@@ -4,9 +4,14 @@ format, exact ranking, and the error for a store of another model."""
 
 from __future__ import annotations
 
+# domains first: its memory module imports _domain, which imports domains._base (a
+# plugin or test importing this module before agent_storage.domains would otherwise
+# find _domain half-initialised)
+from .. import domains as _domains  # noqa: F401
 from ._domain import VectorConfig, VectorMemory, VectorRow
 from ._math import (
     SCORE_DIGITS,
+    TopScores,
     Vector,
     best,
     check_vector,
@@ -22,6 +27,7 @@ from ._types import EmbedderMismatchError
 __all__ = [
     "SCORE_DIGITS",
     "EmbedderMismatchError",
+    "TopScores",
     "Vector",
     "VectorConfig",
     "VectorMemory",

@@ -3,6 +3,6 @@ plugin refines (PostgreSQL: pgvector)."""
 
 from __future__ import annotations
 
-from ._sql import SqlVectors
+from ._sql import MESSAGE_COLUMNS, SqlVectors
 
-__all__ = ["SqlVectors"]
+__all__ = ["MESSAGE_COLUMNS", "SqlVectors"]

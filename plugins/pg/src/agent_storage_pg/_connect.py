@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from agent_storage.errors import ConfigurationError
 from agent_storage.url import StoreURL
 
-from . import _json
+from . import _json, _vectors
 from .options import PgOptions
 
 if TYPE_CHECKING:
@@ -76,7 +76,9 @@ def connect_args(options: PgOptions) -> dict[str, Any]:
     default (``$PGSSLMODE``, else prefer).
     """
     args: dict[str, Any] = {
-        "server_settings": {"application_name": APPLICATION_NAME},
+        # pgvector's search settings when the store searches with its index (_vectors)
+        "server_settings": {"application_name": APPLICATION_NAME,
+                            **_vectors.session_settings(options)},
         "timeout": options.pool_timeout or DEFAULT_POOL_TIMEOUT,
     }
     if options.ssl is not None:

@@ -8,11 +8,14 @@ from :data:`HNSW_STORAGE`), all in the store's schema. Without pgvector on the s
 with ``exact_search=True`` (then vectors are float32 ``bytea`` and search is exact, as on
 SQLite).
 
-A search is one transaction: ``SET LOCAL hnsw.ef_search`` and ``hnsw.iterative_scan =
-relaxed_order`` (pgvector 0.8: the index scan goes on until ``top_k`` rows pass the scope
-filter, so an owner's 1% of the table still gets ``top_k`` hits), then ``ORDER BY
-embedding <=> query LIMIT top_k`` joined to the messages for the scope and TTL. Scores
-are ``1 - cosine distance`` rounded to 6 decimals, re-sorted here (relaxed order).
+A search is one statement on a pooled connection: ``ORDER BY embedding <=> query LIMIT
+top_k`` joined to the messages for the scope and TTL, returning the winners' message rows
+with their scores. ``hnsw.ef_search`` and ``hnsw.iterative_scan = relaxed_order``
+(pgvector 0.8: the index scan goes on until ``top_k`` rows pass the scope filter, so an
+owner's 1% of the table still gets ``top_k`` hits) are set once per connection
+(:func:`session_settings`); on a user-supplied engine, or for a ``top_k`` above 25, the
+search is a transaction that sets them with ``SET LOCAL`` first. Scores are ``1 - cosine
+distance`` rounded to 6 decimals, re-sorted here (relaxed order).
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ from typing import TYPE_CHECKING, Any, Final
 from agent_storage.errors import NotSupportedError
 from agent_storage.naming import check_identifier
 from agent_storage.vectors.backend import Vector, VectorConfig, best, rounded
-from agent_storage.vectors.sql import SqlVectors
+from agent_storage.vectors.sql import MESSAGE_COLUMNS, SqlVectors
 from sqlalchemy import text
 
 if TYPE_CHECKING:
     from agent_storage.domains.memory import Ordered
     from agent_storage.sql.base import Tx
 
-__all__ = ["HNSW_STORAGE", "PgVectors"]
+__all__ = ["HNSW_STORAGE", "PgVectors", "session_settings"]
 
 #: HNSW build parameters (pgvector's defaults; see docs/recall.md for tuning).
 HNSW_STORAGE: Final = {"m": 16, "ef_construction": 64}
@@ -106,22 +109,46 @@ class PgVectors(SqlVectors):
         where, params = self._scope_sql(resource_id, thread_id)
         key = ("hnsw", resource_id is not None, thread_id is not None, "cutoff" in params)
         stmt = self._vsql(repr(key), lambda: text(
-            f"SELECT m.seq, 1 - (v.embedding <=> CAST(CAST(:q AS text) AS vector)) "  # noqa: S608
+            f"SELECT {MESSAGE_COLUMNS}, "  # noqa: S608
+            "1 - (v.embedding <=> CAST(CAST(:q AS text) AS vector)) "
             f"FROM {self._vt()} v JOIN {self._mt(self.t.messages)} m ON m.id = v.message_id "
             f"WHERE {where} "
             "ORDER BY v.embedding <=> CAST(CAST(:q AS text) AS vector) LIMIT :k"))
         params.update(q=_literal(query), k=top_k + FETCH_MARGIN)
         ef = max(EF_SEARCH, 4 * top_k)
+        if ef == EF_SEARCH and self._pg_session_tuned():
+            rows = await self.b.fetch(stmt, params)  # one statement, on asyncpg directly
+        else:
+            def run(tx: Tx) -> list[Any]:
+                tx.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef)}"))
+                tx.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+                return tx.rows(stmt, params)
 
-        def run(tx: Tx) -> list[Any]:
-            tx.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef)}"))
-            tx.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            return tx.rows(stmt, params)
-
-        rows = await self.b.transact(run)
-        scores = [rounded(float(r[1])) for r in rows]
+            rows = await self.b.transact(run)
+        scores = [rounded(float(r[9])) for r in rows]
         top = best(scores, top_k, min_score, key=lambda i: -rows[i][0])
-        return await self._hits([(s, rows[i][0]) for i, s in top])
+        ordered = self._ordered([rows[i] for i, _ in top])  # type: ignore[attr-defined]
+        return [(s, o) for (_, s), o in zip(top, ordered, strict=True)]
+
+    def _pg_session_tuned(self) -> bool:
+        """Every connection of the store's pool starts with :func:`session_settings` (our
+        own engine; a user-supplied one has whatever its owner set)."""
+        options = self.b.options
+        return options.engine is None and bool(session_settings(options))
+
+
+def session_settings(options: Any) -> dict[str, str]:
+    """pgvector's search settings for every connection of a store that searches with the
+    HNSW index (an embedder, no ``exact_search``), sent with the connection's startup
+    (asyncpg ``server_settings``): a search is then one statement, without a transaction
+    for ``SET LOCAL``. ``hnsw.iterative_scan = relaxed_order`` (pgvector 0.8) keeps the
+    index scan going until ``LIMIT`` rows pass the scope filter; ``hnsw.ef_search`` is
+    the candidate list (a search with ``4 * top_k`` above it sets its own, per
+    transaction). Such a store needs pgvector (``init()`` says how to install it); the
+    server keeps the values as placeholders until the extension's library loads."""
+    if getattr(options, "embedder", None) is None or getattr(options, "exact_search", False):
+        return {}
+    return {"hnsw.ef_search": str(EF_SEARCH), "hnsw.iterative_scan": "relaxed_order"}
 
 
 def _literal(vector: Vector) -> str:

@@ -17,9 +17,10 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from agent_storage.sql.base import Tx
+from agent_storage.vectors.backend import TopScores
 
 from ._executor import Abandoned, Call, Executor
 from ._statements import Preparer
@@ -96,6 +97,9 @@ def connect(target: str, *, uri: bool, check_same_thread: bool = True,
                 pragma = f"PRAGMA busy_timeout = {int(setup_s * 1000)}"
             conn.execute(pragma)
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        # exact vector search scores in the statement (see SqliteBackend.scores_in_sql)
+        # (typeshed's protocol knows only one-argument int aggregates)
+        conn.create_aggregate(TopScores.name, TopScores.arity, cast(Any, TopScores))
     except BaseException:
         conn.close()
         raise

@@ -225,6 +225,11 @@ class SqliteBackend(SqliteDialect, SqlBackend):
                 self._inline = InlineReader(lambda: _connect_inline(path), debug=debug)
         return self._executor
 
+    def scores_in_sql(self) -> bool:
+        # every connection of the executor and the inline reader comes from connect(),
+        # which registers the aggregate; SQLAlchemy's (a URI engine's) do not
+        return self._exec() is not None
+
     async def fetch(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         executor = self._exec()
         if executor is None:
