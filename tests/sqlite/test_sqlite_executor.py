@@ -361,6 +361,35 @@ async def test_a_long_read_tried_inline_is_handed_to_a_thread_and_the_loop_keeps
     assert await backend.fetch(text("SELECT 2")) == [(2,)]
 
 
+def test_a_read_interrupted_inline_goes_to_a_thread_for_the_next_calls(tmp_path: Any) -> None:
+    """After an interruption over budget, InlineReader declines the statement for
+    LONG_SKIPS calls (the caller runs it on a thread without spending the budget on the
+    loop again), then tries it inline once more; other statements are not affected."""
+    from agent_storage_sqlite._inline import LONG_SKIPS, InlineReader
+    from agent_storage_sqlite._lanes import connect
+    from agent_storage_sqlite._statements import Preparer
+    from sqlalchemy.dialects import sqlite
+
+    preparer = Preparer(sqlite.dialect())
+    short = text("SELECT 2")
+    for stmt in (SLOW_READ, short):
+        preparer.register(stmt)
+    path = str(tmp_path / "inline.db")
+    reader = InlineReader(lambda: connect(path, uri=False, check_same_thread=False,
+                                          busy_ms=0), debug=False)
+    try:
+        assert reader.read(preparer, SLOW_READ, None) is None  # over budget
+        assert reader.interrupted == 1
+        for _ in range(LONG_SKIPS):
+            assert reader.read(preparer, SLOW_READ, None) is None  # declined, not run
+            assert reader.read(preparer, short, None) == [(2,)]
+        assert reader.interrupted == 1
+        assert reader.read(preparer, SLOW_READ, None) is None  # tried (and cut) again
+        assert reader.interrupted == 2
+    finally:
+        reader.close()
+
+
 def test_in_lists_bind_exactly_as_sqlalchemy_expands_them() -> None:
     """Expansion plans (cached per combination of list lengths) give the SQL and the
     arguments of SQLAlchemy's own construct_expanded_state, call after call."""

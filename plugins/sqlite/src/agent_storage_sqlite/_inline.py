@@ -25,12 +25,17 @@ from typing import Any
 from ._lanes import is_busy_error, log_statement
 from ._statements import Preparer
 
-__all__ = ["BUDGET_S", "CHECK_EVERY", "InlineReader"]
+__all__ = ["BUDGET_S", "CHECK_EVERY", "LONG_SKIPS", "InlineReader"]
 
 #: The most one inline read may run before it is interrupted and handed to a thread.
 BUDGET_S = 0.002
 #: Virtual-machine steps between clock checks.
 CHECK_EVERY = 1000
+#: Calls of a statement sent straight to a thread after it was interrupted here: a read
+#: that outgrew the budget (an exact vector search over a large scope, a long thread)
+#: would otherwise spend BUDGET_S on the loop every time before starting over on a
+#: thread; it is tried here again after that many calls, in case it got short again.
+LONG_SKIPS = 16
 
 
 class InlineReader:
@@ -43,6 +48,9 @@ class InlineReader:
         self._lock = threading.Lock()
         self._deadline = 0.0
         self._closed = False
+        #: id of a Prepared -> calls left to send to a thread (see LONG_SKIPS)
+        self._long: dict[int, int] = {}
+        self.interrupted = 0  # reads interrupted over budget (for tests and tuning)
 
     def _over_budget(self) -> int:
         return int(time.perf_counter() > self._deadline)
@@ -57,7 +65,13 @@ class InlineReader:
              ) -> list[Any] | None:
         """The rows of ``stmt``, or None: run it on a reader thread instead."""
         prepared = preparer.lookup(stmt)
-        if prepared is None or not self._lock.acquire(blocking=False):
+        if prepared is None:
+            return None
+        skips = self._long.get(id(prepared))
+        if skips:
+            self._long[id(prepared)] = skips - 1
+            return None
+        if not self._lock.acquire(blocking=False):
             return None
         try:
             if self._closed:
@@ -69,7 +83,11 @@ class InlineReader:
                 conn = self._conn or self._open()
                 rows = conn.execute(sql, args).fetchall()
             except sqlite3.OperationalError as exc:
-                if is_busy_error(exc) or "interrupted" in str(exc):
+                if "interrupted" in str(exc):
+                    self.interrupted += 1
+                    self._long[id(prepared)] = LONG_SKIPS
+                    return None
+                if is_busy_error(exc):
                     return None
                 raise
             if self._debug:
