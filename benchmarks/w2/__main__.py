@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -92,24 +93,48 @@ async def load_ours(store: Any, n: int, *, embed: bool = True) -> None:
             for i in range(t * PER_THREAD, (t + 1) * PER_THREAD)])
 
 
-async def alternate(raw: Any, ours: Any, items: list[Any], slices: int) -> tuple[float, float]:
-    """Run raw(item)/ours(item) over ``items`` in alternating slices; seconds per side."""
+async def alternate(raw: Any, ours: Any, items: list[Any], slices: int
+                    ) -> tuple[float, float, float, float]:
+    """Run raw(item)/ours(item) over ``items`` in alternating slices; wall seconds and
+    this process's CPU seconds per side (raw, ours, raw CPU, ours CPU)."""
     spent = {"raw": 0.0, "ours": 0.0}
+    cpu = {"raw": 0.0, "ours": 0.0}
     size = max(1, len(items) // slices)
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     for n, chunk in enumerate(chunks):
         order = ("raw", "ours") if n % 2 == 0 else ("ours", "raw")
         for side in order:
             fn = raw if side == "raw" else ours
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for item in chunk:
                 await fn(item)
             spent[side] += time.perf_counter() - start
-    return spent["raw"], spent["ours"]
+            cpu[side] += time.process_time() - start_cpu
+    return spent["raw"], spent["ours"], cpu["raw"], cpu["ours"]
+
+
+async def repeated(raw: Any, ours: Any, items: list[Any], slices: int, repeat: int,
+                   got: tuple[list[Any], list[Any]]) -> dict[str, Any]:
+    """:func:`alternate` ``repeat`` times (the hits of the first run are kept in ``got``
+    for recall@3); the medians of the rates, of the ratio and of CPU us/call."""
+    runs = []
+    for _ in range(repeat):
+        raw_s, ours_s, raw_cpu, ours_cpu = await alternate(raw, ours, items, slices)
+        for g in got:
+            del g[len(items):]  # the hits of the first run
+        runs.append({"raw_calls_per_s": len(items) / raw_s,
+                     "ours_calls_per_s": len(items) / ours_s, "ratio": raw_s / ours_s,
+                     "raw_cpu_us": raw_cpu / len(items) * 1e6,
+                     "ours_cpu_us": ours_cpu / len(items) * 1e6,
+                     "load_average": os.getloadavg()[0]})
+    out: dict[str, Any] = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+    out["runs"] = runs
+    return out
 
 
 async def run_pg(url: str, n: int, vectors: np.ndarray, owners: list[int],
-                 qs: list[tuple[int, np.ndarray]], slices: int) -> dict[str, Any]:
+                 qs: list[tuple[int, np.ndarray]], slices: int, repeat: int
+                 ) -> dict[str, Any]:
     import asyncpg
     from agent_storage import open_store
 
@@ -159,7 +184,7 @@ async def run_pg(url: str, n: int, vectors: np.ndarray, owners: list[int],
     await raw(items[0])
     got_raw.clear()
     got_ours.clear()
-    raw_s, ours_s = await alternate(raw, ours, items, slices)
+    search = await repeated(raw, ours, items, slices, repeat, (got_raw, got_ours))
     truth = exact_top3(vectors, owners, qs)
     recall_ours = _recall(got_ours, _reorder(items, slices, truth, "ours"))
     recall_raw = _recall(got_raw, _reorder(items, slices, truth, "raw"))
@@ -178,12 +203,13 @@ async def run_pg(url: str, n: int, vectors: np.ndarray, owners: list[int],
     await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_s0" CASCADE')
     await conn.close()
     await store.close()
-    return _report("pg", n, len(items), raw_s, ours_s, recall_ours, recall_raw,
+    return _report("pg", n, len(items), search, recall_ours, recall_raw,
                    recall_s, len(items) // 2, load_ours_s, load_raw_s, save)
 
 
 async def run_sqlite(path: str, n: int, vectors: np.ndarray, owners: list[int],
-                     qs: list[tuple[int, np.ndarray]], slices: int) -> dict[str, Any]:
+                     qs: list[tuple[int, np.ndarray]], slices: int, repeat: int
+                     ) -> dict[str, Any]:
     import sqlite3
 
     from agent_storage import open_store
@@ -220,7 +246,11 @@ async def run_sqlite(path: str, n: int, vectors: np.ndarray, owners: list[int],
         got_ours.append({int(h.message.id[1:]) for h in hits})
 
     items = list(enumerate(qs))
-    raw_s, ours_s = await alternate(raw, ours, items, slices)
+    await ours(items[0])  # warm both
+    await raw(items[0])
+    got_raw.clear()
+    got_ours.clear()
+    search = await repeated(raw, ours, items, slices, repeat, (got_raw, got_ours))
     truth = exact_top3(vectors, owners, qs)
     recall_ours = _recall(got_ours, _reorder(items, slices, truth, "ours"))
     recall_raw = _recall(got_raw, _reorder(items, slices, truth, "raw"))
@@ -231,7 +261,7 @@ async def run_sqlite(path: str, n: int, vectors: np.ndarray, owners: list[int],
     await store.close()
     raw_db.close()
     save = await save_cost(f"sqlite:///{path}.save", vectors, {})
-    return _report("sqlite", n, len(items), raw_s, ours_s, recall_ours, recall_raw,
+    return _report("sqlite", n, len(items), search, recall_ours, recall_raw,
                    recall_s, len(items) // 2, load_ours_s, load_raw_s, save)
 
 
@@ -265,7 +295,7 @@ async def save_cost(url: str, vectors: np.ndarray, options: dict[str, Any],
     async def p(_: int) -> None:
         await plain.memory.save_messages(batch("plain"))
 
-    plain_s, with_s = await alternate(p, w, list(range(batches)), 20)
+    plain_s, with_s, _, _ = await alternate(p, w, list(range(batches)), 20)
     await with_v.close()
     await plain.close()
     return {"plain_us": plain_s / batches * 1e6, "with_vectors_us": with_s / batches * 1e6}
@@ -280,16 +310,16 @@ def _recall(got: list[set[int]], truth: list[set[int]]) -> float:
     return sum(len(g & t) for g, t in zip(got, truth, strict=True)) / (3 * len(truth))
 
 
-def _report(backend: str, n: int, calls: int, raw_s: float, ours_s: float, recall_ours: float,
+def _report(backend: str, n: int, calls: int, search: dict[str, Any], recall_ours: float,
             recall_raw: float, recall_s: float, recall_calls: int, load_ours_s: float,
             load_raw_s: float, save: dict[str, float]) -> dict[str, Any]:
     return {
         "backend": backend, "messages": n, "dimensions": DIMS, "resources": RESOURCES,
-        "search_calls": calls, "raw_calls_per_s": calls / raw_s,
-        "ours_calls_per_s": calls / ours_s, "ratio": raw_s / ours_s,
+        "search_calls": calls, **search,
         "recall_at_3_ours": recall_ours, "recall_at_3_raw": recall_raw,
         "recall_calls_per_s": recall_calls / recall_s,
         "load_ours_s": load_ours_s, "load_raw_s": load_raw_s, **save,
+        "load_average_end": os.getloadavg()[0],
     }
 
 
@@ -301,8 +331,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.url.startswith("sqlite"):
         directory = tempfile.mkdtemp(prefix="w2_")
         return await run_sqlite(os.path.join(directory, "w2.db"), n, vectors, owners, qs,
-                                args.slices)
-    return await run_pg(args.url, n, vectors, owners, qs, args.slices)
+                                args.slices, args.repeat)
+    return await run_pg(args.url, n, vectors, owners, qs, args.slices, args.repeat)
 
 
 def main() -> None:
@@ -311,6 +341,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--slices", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="search phases (alternating slices each); medians reported")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
