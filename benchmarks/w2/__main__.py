@@ -32,6 +32,8 @@ import numpy as np
 DIMS = 384
 RESOURCES = 100
 PER_THREAD = 50
+#: The index both sides search with (pgvector's defaults, as agent-storage creates it).
+HNSW = "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
 
 
 class LookupEmbedder:
@@ -83,14 +85,16 @@ def exact_top3(vectors: np.ndarray, owners: list[int], qs: list[tuple[int, np.nd
     return truth
 
 
-async def load_ours(store: Any, n: int, *, embed: bool = True) -> None:
+async def load_ours(store: Any, n: int, *, embed: bool = True, batch: int = 1000) -> None:
+    """Threads first, then save_messages of ``batch`` messages (several threads) a call."""
     from agent_storage import Message, Thread
 
     for t in range(n // PER_THREAD):
         await store.memory.save_thread(Thread(id=f"t{t}", resource_id=f"r{t % RESOURCES}"))
+    for start in range(0, n, batch):
         await store.memory.save_messages([
-            Message(id=f"x{i}", thread_id=f"t{t}", role="user", content=f"m{i}")
-            for i in range(t * PER_THREAD, (t + 1) * PER_THREAD)])
+            Message(id=f"x{i}", thread_id=f"t{i // PER_THREAD}", role="user", content=f"m{i}")
+            for i in range(start, min(n, start + batch))])
 
 
 async def alternate(raw: Any, ours: Any, items: list[Any], slices: int
@@ -133,24 +137,35 @@ async def repeated(raw: Any, ours: Any, items: list[Any], slices: int, repeat: i
 
 
 async def run_pg(url: str, n: int, vectors: np.ndarray, owners: list[int],
-                 qs: list[tuple[int, np.ndarray]], slices: int, repeat: int
-                 ) -> dict[str, Any]:
+                 qs: list[tuple[int, np.ndarray]], slices: int, repeat: int,
+                 index_after: bool = False) -> dict[str, Any]:
     import asyncpg
     from agent_storage import open_store
 
     schema = f"w2_{os.getpid()}"
     store = open_store(url, fresh=True, schema=schema, embedder=LookupEmbedder(vectors))
     await store.init()
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("SET maintenance_work_mem = '512MB'")  # HNSW builds in memory
+    hnsw = HNSW
+    if index_after:  # a backfill: load without the index, then build it (docs/recall.md)
+        ours_index = await conn.fetchrow(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 "
+            "AND indexdef LIKE '%USING hnsw%'", schema)
+        await conn.execute(f'DROP INDEX "{schema}"."{ours_index[0]}"')
     t0 = time.perf_counter()
     await load_ours(store, n)
     load_ours_s = time.perf_counter() - t0
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
+    if index_after:
+        t0 = time.perf_counter()
+        await conn.execute(ours_index[1])
+        load_ours_s += time.perf_counter() - t0
     raw_t = f'"{schema}".raw_vectors'
     await conn.execute(f"CREATE TABLE {raw_t} (id bigint PRIMARY KEY, resource_id text NOT "
                        f"NULL, embedding vector({DIMS}) NOT NULL)")
-    await conn.execute(f"CREATE INDEX ON {raw_t} USING hnsw (embedding vector_cosine_ops) "
-                       "WITH (m = 16, ef_construction = 64)")
+    if not index_after:
+        await conn.execute(f"CREATE INDEX ON {raw_t} {hnsw}")
     await conn.execute(f"CREATE INDEX ON {raw_t} (resource_id)")
     t0 = time.perf_counter()
     rows = [(i, f"r{owners[i]}", "[" + ",".join(map(repr, map(float, v))) + "]")
@@ -158,6 +173,8 @@ async def run_pg(url: str, n: int, vectors: np.ndarray, owners: list[int],
     for i in range(0, n, 1000):
         await conn.executemany(f"INSERT INTO {raw_t} VALUES ($1, $2, $3::text::vector)",  # noqa: S608
                                rows[i:i + 1000])
+    if index_after:
+        await conn.execute(f"CREATE INDEX ON {raw_t} {hnsw}")
     load_raw_s = time.perf_counter() - t0
     await conn.execute("SET hnsw.iterative_scan = relaxed_order")
     await conn.execute("SET hnsw.ef_search = 100")
@@ -332,7 +349,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         directory = tempfile.mkdtemp(prefix="w2_")
         return await run_sqlite(os.path.join(directory, "w2.db"), n, vectors, owners, qs,
                                 args.slices, args.repeat)
-    return await run_pg(args.url, n, vectors, owners, qs, args.slices, args.repeat)
+    return await run_pg(args.url, n, vectors, owners, qs, args.slices, args.repeat,
+                        args.index_after_load)
 
 
 def main() -> None:
@@ -341,6 +359,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--slices", type=int, default=20)
+    parser.add_argument("--index-after-load", action="store_true",
+                        help="PostgreSQL: load both sides without the HNSW index, then "
+                             "build it (a backfill); load times include the build")
     parser.add_argument("--repeat", type=int, default=3,
                         help="search phases (alternating slices each); medians reported")
     parser.add_argument("--json", metavar="FILE")

@@ -4,6 +4,7 @@ hint without the extension, and exact_search on a server without it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ from agent_storage.embedders import DeterministicTestEmbedder
 from vector_pg import execute, fetch
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+async def _owners(m: Any, owners: int, per: int, text: Callable[[int, int], str]) -> None:
+    """Owner ``u<r>`` has thread ``t<r>`` of ``per`` messages ``t<r>-<n>``."""
+    for r in range(owners):
+        await m.save_thread(Thread(id=f"t{r}", resource_id=f"u{r}"))
+        await m.save_messages([Message(id=f"t{r}-{n}", thread_id=f"t{r}", role="user",
+                                       content=text(r, n)) for n in range(per)])
 
 
 async def test_vector_column_and_hnsw_index(storage_factory: Any) -> None:
@@ -39,11 +48,7 @@ async def test_search_uses_the_index_and_finds_the_owner_s_rows(storage_factory:
     embedder = DeterministicTestEmbedder(64)
     store = await storage_factory(embedder=embedder)
     m = store.memory
-    for r in range(20):
-        await m.save_thread(Thread(id=f"t{r}", resource_id=f"u{r}"))
-        await m.save_messages([Message(id=f"t{r}-{n}", thread_id=f"t{r}", role="user",
-                                       content=f"note {n} about topic {r % 3} and more")
-                               for n in range(40)])
+    await _owners(m, 20, 40, lambda r, n: f"note {n} about topic {r % 3} and more")
     hits = await m.search_messages("note about topic", resource_id="u7", top_k=5)
     assert len(hits) == 5 and {h.message.resource_id for h in hits} == {"u7"}
 
@@ -99,11 +104,7 @@ async def test_an_owner_with_one_percent_of_the_vectors_gets_top_k(storage_facto
     embedder = DeterministicTestEmbedder(32)
     store = await storage_factory(embedder=embedder)
     m = store.memory
-    for r in range(100):
-        await m.save_thread(Thread(id=f"t{r}", resource_id=f"u{r}"))
-        await m.save_messages([Message(id=f"t{r}-{n}", thread_id=f"t{r}", role="user",
-                                       content=f"word{n % 7} item{n} group{r % 5}")
-                               for n in range(50)])
+    await _owners(m, 100, 50, lambda r, n: f"word{n % 7} item{n} group{r % 5}")
     query = "word3 item10 group2"  # the text of t42-10
     hits = await m.search_messages(query, resource_id="u42", top_k=top_k)
     assert len(hits) == top_k and {h.message.resource_id for h in hits} == {"u42"}
