@@ -57,3 +57,23 @@ def test_bad_embedder_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     url = f"sqlite:///{tmp_path / 'store.db'}"
     assert main(["embed", url, "--embedder", "nonsense"]) == 1
     assert "--embedder" in capsys.readouterr().err
+
+
+def test_copy_command_carries_vectors_with_embedder(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`agent-storage copy --embedder` opens both stores with it: vectors are copied as
+    stored (no embedding in the destination, nothing left to embed there); without it
+    the destination gets the messages only."""
+    src = f"sqlite:///{tmp_path / 'src.db'}"
+    _seed(src, 12)
+    assert main(["embed", src, "--embedder", "test:32", "--no-progress"]) == 0
+    with_vectors = f"sqlite:///{tmp_path / 'with.db'}"
+    assert main(["copy", src, with_vectors, "--embedder", "test:32", "--no-progress"]) == 0
+    assert _search(with_vectors) == ["m007"]
+    without = f"sqlite:///{tmp_path / 'without.db'}"
+    assert main(["copy", src, without, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["embed", with_vectors, "--embedder", "test:32", "--no-progress"]) == 0
+    assert "embedded 0 message(s)" in capsys.readouterr().out  # every vector arrived
+    assert main(["embed", without, "--embedder", "test:32", "--no-progress"]) == 0
+    assert "embedded 12 message(s)" in capsys.readouterr().out

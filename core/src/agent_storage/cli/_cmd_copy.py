@@ -1,4 +1,5 @@
-"""``agent-storage copy SRC DST [--domains D1,D2] [--batch-size N] [--no-verify]``."""
+"""``agent-storage copy SRC DST [--domains D1,D2] [--batch-size N] [--no-verify]
+[--embedder EMBEDDER]``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="compare counts and checksums at the end (default: yes)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
+    p.add_argument("--embedder", metavar="EMBEDDER",
+                   help="open both stores with this embedder (as `agent-storage embed`) so "
+                   "message vectors are copied as stored; it is not called. Without it "
+                   "DST gets the messages only")
     p.add_argument("--into-non-empty", action="store_true",
                    help="copy even if DST already holds records (resume an interrupted copy, "
                    "or merge); by default a non-empty DST is refused before writing")
@@ -35,15 +40,27 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
     from ..copy import CopyVerificationError, copy_store
 
     show = sys.stderr.isatty() if args.progress is None else args.progress
+    src, dst = args.src, args.dst
+    if args.embedder:  # vectors go with their messages only between stores with one
+        from .._cache import open_store
+        from ._cmd_embed import load_embedder
+
+        embedder = load_embedder(args.embedder)
+        src = open_store(args.src, fresh=True, embedder=embedder)
+        dst = open_store(args.dst, fresh=True, embedder=embedder)
     try:
         report = await copy_store(
-            args.src, args.dst, domains=args.domains, batch_size=args.batch_size,
+            src, dst, domains=args.domains, batch_size=args.batch_size,
             progress="rich" if show else None, verify=args.verify,
             allow_non_empty=args.into_non_empty,
         )
     except CopyVerificationError as exc:
         _print(out, exc.report, args.json)
         raise
+    finally:
+        for store in (src, dst):
+            if not isinstance(store, str):
+                await store.close()
     _print(out, report, args.json)
     return EXIT_OK
 
